@@ -1,0 +1,178 @@
+//! Application state, start-up and graceful shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::audit::AuditEvent;
+use crate::auth::AuthState;
+use crate::config::Config;
+use crate::db::{Db, DbOptions};
+use crate::metrics::Metrics;
+use crate::templates::Templates;
+
+/// Everything a handler or job can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub templates: Templates,
+    pub auth: Arc<AuthState>,
+    pub metrics: Arc<Metrics>,
+    /// Background work (scheduler job bodies, post-response writes) that shutdown waits for.
+    pub tracker: TaskTracker,
+    pub shutdown: CancellationToken,
+}
+
+impl AppState {
+    /// Opens the database, loads the signing key and bootstraps the first admin.
+    pub fn open(config: Config) -> anyhow::Result<AppState> {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!("while creating the data dir {}", config.data_dir.display())
+        })?;
+        let db = Db::open(
+            &config.db_path(),
+            &DbOptions {
+                memory_limit: config.duckdb_memory_limit.clone(),
+                threads: config.duckdb_threads,
+            },
+        )?;
+        let secret =
+            crate::auth::load_or_create_secret(config.jwt_secret.as_deref(), &config.data_dir)?;
+        let state = AppState {
+            db,
+            config: Arc::new(config),
+            templates: Templates::new(),
+            auth: Arc::new(AuthState::new(secret)),
+            metrics: Arc::new(Metrics::default()),
+            tracker: TaskTracker::new(),
+            shutdown: CancellationToken::new(),
+        };
+        state.bootstrap_admin()?;
+        Ok(state)
+    }
+
+    /// Creates `GLASSBOX_ADMIN_EMAIL` as an admin when the database has no users.
+    fn bootstrap_admin(&self) -> anyhow::Result<()> {
+        let (Some(email), Some(password)) = (&self.config.admin_email, &self.config.admin_password)
+        else {
+            return Ok(());
+        };
+        let conn = self.db.connect()?;
+        if crate::repo::users::count(&conn)? > 0 {
+            return Ok(());
+        }
+        let user = crate::accounts::create_user(
+            &conn,
+            crate::accounts::CreateUser {
+                email: email.clone(),
+                name: Some("Administrator".into()),
+                password: Some(password.clone()),
+                role: crate::auth::Role::Admin,
+            },
+        )
+        .map_err(|e| {
+            anyhow::anyhow!("GLASSBOX_ADMIN_EMAIL: could not create the bootstrap admin: {e}")
+        })?;
+        crate::repo::audit::log(
+            &conn,
+            &AuditEvent::new("user.create")
+                .resource(format!("user:{}", user.id))
+                .params(
+                    serde_json::json!({"email": user.email, "role": "admin", "bootstrap": true}),
+                )
+                .success()
+                .client_kind("system"),
+        )?;
+        tracing::info!(email = %user.email, "created the bootstrap admin");
+        Ok(())
+    }
+
+    /// Writes an audit row. A failure is logged and never fails the caller: the
+    /// request that caused it has already done its work.
+    pub async fn audit(&self, event: AuditEvent) {
+        let action = event.action.clone();
+        if let Err(e) = self
+            .db
+            .run(move |c| crate::repo::audit::log(c, &event))
+            .await
+        {
+            tracing::error!(error = ?e, %action, "could not write an audit row");
+        }
+    }
+}
+
+/// Binds, serves until SIGTERM/ctrl-c, then stops cleanly: stop accepting,
+/// finish in-flight requests, stop the scheduler, wait for running jobs, flush.
+pub async fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<()> {
+    let scheduler = crate::scheduler::start(state.clone()).await?;
+    let flusher = spawn_last_used_flusher(state.clone());
+    let router = crate::web::router(state.clone());
+    let shutdown = state.shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        shutdown.cancel();
+    });
+    let token = state.shutdown.clone();
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { token.cancelled().await })
+    .await
+    .context("while serving HTTP")?;
+    tracing::info!("HTTP stopped; stopping the scheduler and waiting for running jobs");
+    scheduler.stop().await;
+    flusher.abort();
+    state.tracker.close();
+    if tokio::time::timeout(Duration::from_secs(60), state.tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some background jobs were still running after 60 s");
+    }
+    if let Err(e) = state.auth.flush_last_used(&state.db).await {
+        tracing::warn!(error = ?e, "could not flush token last-used times");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// `last_used_at` is buffered in memory and written every 30 s (SPEC §1).
+fn spawn_last_used_flusher(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(30));
+        loop {
+            tick.tick().await;
+            if let Err(e) = state.auth.flush_last_used(&state.db).await {
+                tracing::warn!(error = ?e, "could not flush token last-used times");
+            }
+        }
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown signal received");
+}

@@ -1,0 +1,214 @@
+//! The `glassbox` command line: the server, demo and scale data, and the offline
+//! user and token commands. Exit codes: 0 ok, 1 failure, 2 usage error.
+
+mod offline;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::app::AppState;
+use crate::config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "glassbox",
+    version,
+    about = "Observability for AI-analyst platforms: audit log, telemetry, sessions, feedback"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the server (GLASSBOX_BIND, GLASSBOX_DATA_DIR, …; see README).
+    Serve(ServeArgs),
+    /// Run the server on a fresh data dir filled with realistic demo data.
+    Demo {
+        /// Where to put the demo data (re-created on every run).
+        #[arg(long, default_value = "./demo-data")]
+        data_dir: PathBuf,
+        #[arg(long)]
+        bind: Option<SocketAddr>,
+    },
+    /// Fill a data dir with synthetic data at scale (for benchmarks).
+    Synth {
+        #[arg(long, default_value = "./bench-data")]
+        data_dir: PathBuf,
+        /// Audit rows to generate, spread over the last `--days` days.
+        #[arg(long, default_value_t = 0)]
+        audit_rows: u64,
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+    },
+    /// Manage users offline (while no server holds the database).
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Manage access tokens offline (while no server holds the database).
+    #[command(subcommand)]
+    Token(TokenCmd),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[arg(long)]
+    bind: Option<SocketAddr>,
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Create a user (an analyst unless --admin or --service).
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Read the password from standard input (one line).
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long, conflicts_with = "service")]
+        admin: bool,
+        /// A machine account: cannot sign in, sends producer events with tokens.
+        #[arg(long)]
+        service: bool,
+    },
+    /// List users.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// Create a token for a user and print it once.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "cli")]
+        name: String,
+        #[arg(long, default_value_t = crate::auth::DEFAULT_TOKEN_DAYS)]
+        days: i64,
+    },
+    /// List tokens (never their text).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by id.
+    Revoke { id: String },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    crate::telemetry::init(config.log_format);
+    let result = match cli.cmd {
+        Cmd::Serve(args) => {
+            if let Some(d) = args.data_dir {
+                config.session_data_dir = reroot(&config, &d);
+                config.data_dir = d;
+            }
+            if let Some(b) = args.bind {
+                config.bind = b;
+            }
+            run_server(config, None)
+        }
+        Cmd::Demo { data_dir, bind } => {
+            config.session_data_dir = data_dir.join("user_sessions");
+            config.data_dir = data_dir;
+            if let Some(b) = bind {
+                config.bind = b;
+            }
+            demo(config)
+        }
+        Cmd::Synth {
+            data_dir,
+            audit_rows,
+            days,
+        } => {
+            config.session_data_dir = data_dir.join("user_sessions");
+            config.data_dir = data_dir;
+            synth(config, audit_rows, days)
+        }
+        Cmd::User(cmd) => offline::user(config, cmd),
+        Cmd::Token(cmd) => offline::token(config, cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// SESSION_DATA_DIR follows a --data-dir flag unless set explicitly.
+fn reroot(config: &Config, new_data_dir: &std::path::Path) -> PathBuf {
+    if std::env::var_os("SESSION_DATA_DIR").is_some() {
+        config.session_data_dir.clone()
+    } else {
+        new_data_dir.join("user_sessions")
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn run_server(config: Config, banner: Option<String>) -> anyhow::Result<()> {
+    let bind = config.bind;
+    let state = AppState::open(config)?;
+    runtime()?.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .map_err(|e| anyhow::anyhow!("GLASSBOX_BIND: cannot listen on {bind}: {e}"))?;
+        let addr = listener.local_addr()?;
+        // Tests and scripts read this line to find a port chosen by the OS.
+        println!("glassbox listening on http://{addr}");
+        if let Some(b) = banner {
+            println!("{b}");
+        }
+        tracing::info!(%addr, "listening");
+        crate::app::serve(state, listener).await
+    })
+}
+
+fn demo(config: Config) -> anyhow::Result<()> {
+    crate::synth::prepare_dir(&config.data_dir, crate::synth::DirKind::Demo)?;
+    let state = AppState::open(config.clone())?;
+    let summary = crate::synth::demo(&state.db)?;
+    drop(state);
+    let banner = format!(
+        "demo data: {}\nsign in as {} / {} (admin) or {} / {} (analyst)",
+        summary,
+        crate::synth::DEMO_ADMIN_EMAIL,
+        crate::synth::DEMO_PASSWORD,
+        crate::synth::DEMO_ANALYST_EMAIL,
+        crate::synth::DEMO_PASSWORD
+    );
+    run_server(config, Some(banner))
+}
+
+fn synth(config: Config, audit_rows: u64, days: u32) -> anyhow::Result<()> {
+    crate::synth::prepare_dir(&config.data_dir, crate::synth::DirKind::Synth)?;
+    let state = AppState::open(config)?;
+    let started = std::time::Instant::now();
+    let summary = crate::synth::scale(&state.db, audit_rows, days)?;
+    println!("{summary} in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}

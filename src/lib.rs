@@ -1,0 +1,21 @@
+//! glassbox: a self-hosted observability server for AI-analyst platforms whose
+//! users work through Claude Code. See README.md and docs/.
+
+pub mod accounts;
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod metrics;
+pub mod repo;
+pub mod scheduler;
+pub mod synth;
+pub mod telemetry;
+pub mod templates;
+pub mod web;
+
+pub use app::AppState;
+pub use config::Config;

@@ -1,0 +1,7 @@
+//! All SQL lives here: one module per table family, plain functions over a
+//! `&Connection`, called through `Db::run` from async code.
+
+pub mod audit;
+pub mod tokens;
+pub mod users;
+pub mod web_sessions;

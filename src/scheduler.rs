@@ -1,0 +1,83 @@
+//! In-process scheduled jobs (tokio-cron-scheduler, 6-field cron strings with
+//! seconds first). Job bodies are plain `async fn(AppState)` so tests call them
+//! directly; they run on the state's `TaskTracker`, because the scheduler's own
+//! `shutdown()` does not wait for running jobs.
+
+use std::future::Future;
+use std::time::Instant;
+
+use tokio_cron_scheduler::{Job, JobScheduler};
+
+use crate::app::AppState;
+use crate::audit::AuditEvent;
+
+/// The running scheduler; `stop` ends it.
+pub struct Scheduler {
+    inner: JobScheduler,
+}
+
+impl Scheduler {
+    pub async fn stop(mut self) {
+        if let Err(e) = self.inner.shutdown().await {
+            tracing::warn!(error = ?e, "scheduler did not shut down cleanly");
+        }
+    }
+}
+
+/// Session-store cleanup, hourly at minute 17 (off the hour, where other cron
+/// work on a host tends to pile up).
+pub const CLEANUP_CRON: &str = "0 17 * * * *";
+
+pub async fn start(state: AppState) -> anyhow::Result<Scheduler> {
+    let sched = JobScheduler::new().await?;
+    add(&sched, CLEANUP_CRON, state.clone(), cleanup).await?;
+    sched.start().await?;
+    Ok(Scheduler { inner: sched })
+}
+
+async fn add<F, Fut>(
+    sched: &JobScheduler,
+    cron: &str,
+    state: AppState,
+    body: F,
+) -> anyhow::Result<()>
+where
+    F: Fn(AppState) -> Fut + Send + Sync + Clone + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let job = Job::new_async(cron, move |_id, _sched| {
+        let (state, body) = (state.clone(), body.clone());
+        Box::pin(async move {
+            if state.shutdown.is_cancelled() {
+                return;
+            }
+            state.tracker.spawn(body(state.clone()));
+        })
+    })?;
+    sched.add(job).await?;
+    Ok(())
+}
+
+/// Deletes expired browser sessions; writes `maintenance.cleanup` with counts.
+pub async fn cleanup(state: AppState) {
+    let started = Instant::now();
+    let now = chrono::Utc::now().naive_utc();
+    let result = state
+        .db
+        .run(move |c| crate::repo::web_sessions::delete_expired(c, now))
+        .await;
+    let ms = started.elapsed().as_millis() as i64;
+    let event = AuditEvent::new("maintenance.cleanup").duration_ms(ms);
+    let event = match result {
+        Ok(n) => event
+            .params(serde_json::json!({"expired_sessions": n}))
+            .success(),
+        Err(e) => {
+            tracing::error!(error = ?e, "session cleanup failed");
+            event
+                .params(serde_json::json!({}))
+                .error("cleanup", &format!("{e:#}"))
+        }
+    };
+    state.audit(event).await;
+}

@@ -1,0 +1,62 @@
+//! The root, Agnes's old addresses (308 redirects), and the admin sections whose
+//! views are not in this build yet.
+
+use axum::extract::State;
+use axum::http::Uri;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use minijinja::context;
+use tower_sessions::Session;
+
+use crate::app::AppState;
+use crate::auth::{MaybeUser, RequireAdmin};
+use crate::error::AppResult;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(root))
+        .route(
+            "/activity-center",
+            get(|| async { Redirect::permanent("/admin/activity") }),
+        )
+        .route(
+            "/admin/scheduler-runs",
+            get(|| async { Redirect::permanent("/admin/activity?source=scheduler") }),
+        )
+        .route(
+            "/admin/usage",
+            get(|| async { Redirect::permanent("/admin/telemetry") }),
+        )
+        .route("/admin/activity", get(section))
+        .route("/admin/telemetry", get(section))
+        .route("/admin/sessions", get(section))
+        .route("/admin/feedback", get(section))
+}
+
+async fn root(MaybeUser(user): MaybeUser) -> Response {
+    match user {
+        Some(p) => Redirect::to(super::auth::landing(&p.user)).into_response(),
+        None => Redirect::to("/login").into_response(),
+    }
+}
+
+/// An admin section whose view is not part of this build: a real page that says
+/// so plainly, so the navigation is whole and nothing pretends to work.
+async fn section(
+    State(state): State<AppState>,
+    session: Session,
+    admin: RequireAdmin,
+    uri: Uri,
+) -> AppResult<Html<String>> {
+    let (nav, title) = match uri.path() {
+        "/admin/activity" => ("activity", "Audit log"),
+        "/admin/telemetry" => ("telemetry", "Telemetry"),
+        "/admin/sessions" => ("sessions", "Sessions"),
+        _ => ("feedback", "Feedback"),
+    };
+    let base = super::base_ctx(&session, Some(&admin.user), nav).await?;
+    state
+        .templates
+        .page("section.html", context! { title => title, ..base })
+}
