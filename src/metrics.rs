@@ -22,11 +22,14 @@ struct Histogram {
     count: u64,
 }
 
+/// A counter's name and its label pairs.
+type CounterKey = (String, Vec<(String, String)>);
+
 #[derive(Default)]
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), u64>>,
     latency: Mutex<BTreeMap<(String, String), Histogram>>,
-    counters: Mutex<BTreeMap<(String, Vec<(String, String)>), u64>>,
+    counters: Mutex<BTreeMap<CounterKey, u64>>,
 }
 
 impl Metrics {

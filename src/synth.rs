@@ -308,6 +308,7 @@ mod tests {
         let mut stmt = conn
             .prepare("SELECT result, client_kind, action, user_id, result_class::VARCHAR, source::VARCHAR FROM audit_log")
             .unwrap();
+        #[allow(clippy::type_complexity)]
         let rows: Vec<(
             Option<String>,
             Option<String>,

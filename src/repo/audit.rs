@@ -36,12 +36,15 @@ pub fn log(conn: &Connection, e: &AuditEvent) -> anyhow::Result<String> {
     Ok(id)
 }
 
+/// (user_id, resource, result) of one row.
+pub type ActionRow = (Option<String>, Option<String>, Option<String>);
+
 /// Rows of one action, newest first (used by tests and the users pages).
 pub fn recent_actions(
     conn: &Connection,
     action: &str,
     limit: i64,
-) -> anyhow::Result<Vec<(Option<String>, Option<String>, Option<String>)>> {
+) -> anyhow::Result<Vec<ActionRow>> {
     let mut stmt = conn.prepare(
         "SELECT user_id, resource, result FROM audit_log WHERE action = ? ORDER BY timestamp DESC, id DESC LIMIT ?",
     )?;

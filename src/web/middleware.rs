@@ -112,13 +112,22 @@ pub async fn shape_errors(State(state): State<AppState>, req: Request, next: Nex
         .headers()
         .get("hx-current-url")
         .and_then(|v| v.to_str().ok())
-        .and_then(|u| url_path(u));
+        .and_then(url_path);
     let principal = req.extensions().get::<Principal>().cloned();
     let session = req.extensions().get::<Session>().cloned();
     let resp = next.run(req).await;
 
     let status = resp.status();
     if !status.is_client_error() && !status.is_server_error() {
+        return resp;
+    }
+    // A handler that rendered its own HTML for an error (the sign-in form with its
+    // message) has said what it means: leave it be.
+    let is_html = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if resp.extensions().get::<ErrorInfo>().is_none() && is_html {
         return resp;
     }
     let (parts, body) = resp.into_parts();

@@ -103,7 +103,7 @@ impl<'a, 's> Scanner<'a, 's> {
         }
     }
 
-    /// Slice of the source; `None` (never a panic) on a bad range.
+    /// Slice of the source; `Malformed` (never a panic) on a bad range.
     fn slice(&self, from: usize, to: usize) -> Res<&'a str> {
         self.src.get(from..to).ok_or(Malformed)
     }
@@ -145,7 +145,7 @@ impl<'a, 's> Scanner<'a, 's> {
         }
     }
 
-    /// Validates the escape after a backslash (the cursor is past the `\\`).
+    /// Validates the escape after a backslash (the cursor is just past it).
     fn escape(&mut self) -> Res<()> {
         // Bit set of the one-character escapes `"\/bfnrt` (all below 128):
         // a bit test instead of a jump table, this runs once per escape.

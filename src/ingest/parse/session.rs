@@ -499,12 +499,7 @@ fn remember_user_text(buf: &mut String, content: &Content<'_>) {
 }
 
 fn push_decoded(ex: &mut ExcerptBuf<'_>, s: &JStr<'_>) -> bool {
-    let mut go = true;
-    text::decode_with(s.raw, |p| {
-        go = ex.push(p);
-        go
-    });
-    go
+    text::decode_with(s.raw, |p| ex.push(p))
 }
 
 /// The current run of identical consecutive main-thread calls.
@@ -512,7 +507,7 @@ fn push_decoded(ex: &mut ExcerptBuf<'_>, s: &JStr<'_>) -> bool {
 struct LoopRun {
     name: Option<String>,
     input: String,
-    /// `input` parsed, once a comparison needs it.
+    /// `input` parsed once a comparison needed it (inner `None`: unparseable).
     canonical: Option<Option<serde_json::Value>>,
     len: u64,
     first_line: u64,
@@ -520,39 +515,38 @@ struct LoopRun {
 
 impl LoopRun {
     /// Adds a call; returns the finding of the run it ends, if a loop.
+    ///
+    /// Calls are equal when name and input are equal up to key order and
+    /// formatting (the oracle's `json.dumps(input, sort_keys=True)`): equal
+    /// text is equal, different text is compared as parsed values, so only
+    /// consecutive calls of one tool are ever parsed, each at most once.
+    /// Inputs serde_json cannot parse (lone surrogates, nesting over 128)
+    /// compare as text.
     fn feed(&mut self, index: u64, name: Option<&str>, input: &str) -> Option<Finding> {
-        if self.len > 0 && self.same_key(name, input) {
-            self.len += 1;
-            return None;
+        let mut parsed_input = None;
+        if self.len > 0 && self.name.as_deref() == name {
+            if self.input == input {
+                self.len += 1;
+                return None;
+            }
+            let parsed = serde_json::from_str::<serde_json::Value>(input).ok();
+            let previous = self
+                .canonical
+                .get_or_insert_with(|| serde_json::from_str(&self.input).ok());
+            if previous.is_some() && *previous == parsed {
+                self.len += 1;
+                return None;
+            }
+            parsed_input = Some(parsed);
         }
         let finding = self.close();
         self.name = name.map(str::to_owned);
         self.input.clear();
         self.input.push_str(input);
-        self.canonical = None;
+        self.canonical = parsed_input;
         self.len = 1;
         self.first_line = index;
         finding
-    }
-
-    /// Same name and same input up to key order and formatting (the
-    /// oracle's `json.dumps(input, sort_keys=True)`): equal text is equal;
-    /// different text is compared as parsed values. Inputs that serde_json
-    /// cannot parse (lone surrogates, nesting over 128) compare as text.
-    fn same_key(&mut self, name: Option<&str>, input: &str) -> bool {
-        if self.name.as_deref() != name {
-            return false;
-        }
-        if self.input == input {
-            return true;
-        }
-        let prev = self
-            .canonical
-            .get_or_insert_with(|| serde_json::from_str(&self.input).ok());
-        match (prev, serde_json::from_str::<serde_json::Value>(input).ok()) {
-            (Some(a), Some(b)) => *a == b,
-            _ => false,
-        }
     }
 
     /// Ends the run; a loop finding if it was long enough.

@@ -119,7 +119,7 @@ fn an_error_result_marks_its_call_wherever_it_arrives() {
             T0,
             result(
                 "t1",
-                json!([{"type": "text", "text": "late failure"}]),
+                json!([{"type": "text", "text": "late"}, {"type": "image"}, {"type": "text", "text": "failure"}]),
                 true,
             ),
         ),
@@ -127,7 +127,8 @@ fn an_error_result_marks_its_call_wherever_it_arrives() {
     assert_eq!(p.orphan_results, 0);
     assert!(p.events.iter().all(|e| e.is_error));
     assert_eq!(p.summary().tool_errors, 2);
-    assert_eq!(p.findings[1].excerpt, "late failure");
+    // Result text: the text blocks joined with newlines.
+    assert_eq!(p.findings[1].excerpt, "late\nfailure");
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use memchr::memmem;
 
-use super::json::{JStr, Res, Scanner};
+use super::json::{JStr, Malformed, Res, Scanner};
 
 /// Excerpts are at most this many Unicode scalar values (SPEC §3).
 pub const EXCERPT_MAX_CHARS: usize = 200;
@@ -36,24 +36,25 @@ pub fn decode<'a>(s: &JStr<'a>) -> Cow<'a, str> {
 }
 
 /// Feeds the decoded text of a raw JSON string body to `push` in pieces;
-/// stops early when `push` returns false. Never panics, even on input that
-/// was not validated (a bad escape ends the text).
-pub fn decode_with(raw: &str, mut push: impl FnMut(&str) -> bool) {
+/// stops early when `push` returns false. Returns whether all of it was
+/// taken. Never panics, even on input that was not validated (a bad escape
+/// ends the text).
+pub fn decode_with(raw: &str, mut push: impl FnMut(&str) -> bool) -> bool {
     let mut rest = raw;
     while let Some(i) = rest.find('\\') {
         if !push(&rest[..i]) {
-            return;
+            return false;
         }
         let Some((ch, used)) = unescape(&rest[i + 1..]) else {
-            return;
+            return true;
         };
         let mut buf = [0u8; 4];
         if !push(ch.encode_utf8(&mut buf)) {
-            return;
+            return false;
         }
         rest = rest.get(i + 1 + used..).unwrap_or("");
     }
-    push(rest);
+    push(rest)
 }
 
 /// The character an escape stands for (text after the backslash) and how
@@ -119,27 +120,17 @@ pub fn result_text_with(raw: &str, mut push: impl FnMut(&str) -> bool) {
         }
         Some(b'[') => {
             let mut first = true;
-            let mut stopped = false;
-            // A walk error is either the early stop (wanted) or impossible on
-            // validated input; both just end the text.
+            // Stopping early ends the walk through an error; on validated
+            // input no other error can happen, so the result is ignored.
             let _ = sc.array(|sc| {
                 let Some(text) = text_block(sc)? else {
                     return Ok(());
                 };
-                let go = (first || push("\n")) && {
-                    let mut go = true;
-                    decode_with(text.raw, |p| {
-                        go = push(p);
-                        go
-                    });
-                    go
-                };
-                first = false;
-                stopped = !go;
-                if stopped {
-                    Err(super::json::Malformed)
-                } else {
+                let separated = std::mem::take(&mut first) || push("\n");
+                if separated && decode_with(text.raw, &mut push) {
                     Ok(())
+                } else {
+                    Err(Malformed)
                 }
             });
         }

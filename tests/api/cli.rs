@@ -1,0 +1,187 @@
+//! The binary itself: configuration errors, offline commands, the lock message.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+
+fn glassbox(dir: &std::path::Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_glassbox"));
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("GLASSBOX_DATA_DIR", dir)
+        .env("RUST_LOG", "warn");
+    c
+}
+
+#[test]
+fn malformed_configuration_stops_start_up_with_one_line_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    for (var, value) in [
+        ("GLASSBOX_BIND", "not-an-address"),
+        ("GLASSBOX_UPLOAD_MAX_MB", "big"),
+        ("USAGE_PROCESSOR_CRON", "* * *"),
+    ] {
+        let out = glassbox(dir.path())
+            .env(var, value)
+            .arg("serve")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{var}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.starts_with(&format!("error: {var}:")), "{err}");
+    }
+    let out = glassbox(dir.path())
+        .arg("no-such-command")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "usage errors exit 2");
+}
+
+#[test]
+fn offline_user_and_token_commands_work_and_a_running_server_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut add = glassbox(dir.path())
+        .args([
+            "user",
+            "add",
+            "--email",
+            "ops@example.com",
+            "--admin",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(b"offline-pass-1\n")
+        .unwrap();
+    let out = add.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = glassbox(dir.path())
+        .args([
+            "token",
+            "create",
+            "--email",
+            "ops@example.com",
+            "--name",
+            "ci",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_eq!(token.split('.').count(), 3);
+    let out = glassbox(dir.path())
+        .args(["user", "list", "--json"])
+        .output()
+        .unwrap();
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list["users"][0]["email"], "ops@example.com");
+
+    // With a server holding the file, the offline command says so and names the API.
+    let mut server = glassbox(dir.path())
+        .env("GLASSBOX_BIND", "127.0.0.1:0")
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(
+        line.starts_with("glassbox listening on http://127.0.0.1:"),
+        "{line}"
+    );
+    let out = glassbox(dir.path())
+        .args(["user", "list"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains("in use by another glassbox process") && err.contains("GET /api/admin/users"),
+        "{err}"
+    );
+
+    // The token made offline works against the server.
+    let url = line
+        .trim()
+        .trim_start_matches("glassbox listening on ")
+        .to_string();
+    let status = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+            &format!("{url}/api/admin/users"),
+        ])
+        .output();
+    if let Ok(o) = status {
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "200");
+    }
+    // SIGTERM: a graceful stop with exit 0.
+    unsafe_kill_term(server.id());
+    let code = server.wait().unwrap();
+    assert!(code.success(), "graceful shutdown exits 0, got {code:?}");
+}
+
+fn unsafe_kill_term(pid: u32) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+}
+
+#[test]
+fn demo_and_synth_refuse_a_directory_with_foreign_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+    let out = glassbox(dir.path())
+        .args([
+            "synth",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--audit-rows",
+            "10",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did not make"));
+    assert!(dir.path().join("notes.txt").exists());
+}
+
+#[test]
+fn synth_fills_a_data_dir_and_can_run_again_on_its_own_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("bench");
+    for _ in 0..2 {
+        let out = glassbox(dir.path())
+            .args([
+                "synth",
+                "--data-dir",
+                target.to_str().unwrap(),
+                "--audit-rows",
+                "20000",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("20000 audit rows"));
+    }
+}

@@ -1,0 +1,8 @@
+//! One integration binary: real servers on loopback, real DuckDB files.
+
+mod auth;
+mod cli;
+mod helpers;
+mod ops;
+mod routes;
+mod users;

@@ -1,0 +1,280 @@
+//! Every route, for anonymous, analyst, service and admin callers.
+
+use glassbox::auth::Role;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{TestApp, ADMIN_EMAIL};
+
+#[derive(Clone, Copy)]
+enum Body {
+    None,
+    Json(&'static str),
+    Form(&'static str),
+}
+
+/// (method, path, body, [anonymous, analyst, service, admin]). `{uid}` is a
+/// victim user's id, `{tok}` a fresh token id of that user, `{aid}` the admin's id.
+const ROUTES: &[(&str, &str, Body, [u16; 4])] = &[
+    ("GET", "/healthz", Body::None, [200, 200, 200, 200]),
+    ("GET", "/metrics", Body::None, [200, 200, 200, 200]),
+    ("GET", "/cli/latest", Body::None, [200, 200, 200, 200]),
+    ("GET", "/static/app.css", Body::None, [200, 200, 200, 200]),
+    (
+        "GET",
+        "/static/vendor/htmx.min.js",
+        Body::None,
+        [200, 200, 200, 200],
+    ),
+    ("GET", "/login", Body::None, [200, 303, 303, 303]),
+    ("GET", "/", Body::None, [303, 303, 303, 303]),
+    ("GET", "/activity-center", Body::None, [308, 308, 308, 308]),
+    (
+        "GET",
+        "/admin/scheduler-runs",
+        Body::None,
+        [308, 308, 308, 308],
+    ),
+    ("GET", "/admin/usage", Body::None, [308, 308, 308, 308]),
+    ("GET", "/me", Body::None, [303, 200, 403, 200]),
+    ("GET", "/admin/activity", Body::None, [303, 403, 403, 200]),
+    ("GET", "/admin/telemetry", Body::None, [303, 403, 403, 200]),
+    ("GET", "/admin/sessions", Body::None, [303, 403, 403, 200]),
+    ("GET", "/admin/feedback", Body::None, [303, 403, 403, 200]),
+    ("GET", "/admin/users", Body::None, [303, 403, 403, 200]),
+    (
+        "GET",
+        "/admin/users/{uid}",
+        Body::None,
+        [303, 403, 403, 200],
+    ),
+    (
+        "POST",
+        "/admin/users",
+        Body::Form("email=page-made@example.com&role=analyst"),
+        [303, 403, 403, 200],
+    ),
+    (
+        "POST",
+        "/admin/users/{uid}",
+        Body::Form("name=Renamed"),
+        [303, 403, 403, 200],
+    ),
+    (
+        "POST",
+        "/admin/users/{uid}/tokens",
+        Body::Form("name=from-page&days=30"),
+        [303, 403, 403, 200],
+    ),
+    (
+        "POST",
+        "/admin/tokens/{tok}/revoke",
+        Body::None,
+        [303, 403, 403, 200],
+    ),
+    (
+        "POST",
+        "/me/tokens",
+        Body::Form("name=mine&days=30"),
+        [303, 200, 403, 200],
+    ),
+    (
+        "POST",
+        "/me/tokens/{tok}/revoke",
+        Body::None,
+        [303, 404, 403, 404],
+    ),
+    ("POST", "/logout", Body::None, [303, 303, 303, 303]),
+    ("GET", "/api/me/tokens", Body::None, [401, 200, 403, 200]),
+    (
+        "POST",
+        "/api/me/tokens",
+        Body::Json(r#"{"name": "api"}"#),
+        [401, 201, 403, 201],
+    ),
+    (
+        "DELETE",
+        "/api/me/tokens/{tok}",
+        Body::None,
+        [401, 404, 403, 404],
+    ),
+    ("GET", "/api/admin/users", Body::None, [401, 403, 403, 200]),
+    (
+        "POST",
+        "/api/admin/users",
+        Body::Json(r#"{"email": "api-made@example.com", "role": "analyst"}"#),
+        [401, 403, 403, 201],
+    ),
+    (
+        "GET",
+        "/api/admin/users/{uid}",
+        Body::None,
+        [401, 403, 403, 200],
+    ),
+    (
+        "PATCH",
+        "/api/admin/users/{uid}",
+        Body::Json(r#"{"name": "Patched"}"#),
+        [401, 403, 403, 200],
+    ),
+    (
+        "GET",
+        "/api/admin/users/{uid}/tokens",
+        Body::None,
+        [401, 403, 403, 200],
+    ),
+    (
+        "POST",
+        "/api/admin/users/{uid}/tokens",
+        Body::Json(r#"{"name": "by-admin"}"#),
+        [401, 403, 403, 201],
+    ),
+    (
+        "DELETE",
+        "/api/admin/tokens/{tok}",
+        Body::None,
+        [401, 403, 403, 204],
+    ),
+    (
+        "POST",
+        "/auth/token",
+        Body::Json(r#"{"email": "nobody@example.com", "password": "wrong-password"}"#),
+        [401, 401, 401, 401],
+    ),
+    ("GET", "/no/such/page", Body::None, [404, 404, 404, 404]),
+    (
+        "GET",
+        "/api/no/such/thing",
+        Body::None,
+        [404, 404, 404, 404],
+    ),
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_route_answers_each_role_as_specified() {
+    let app = TestApp::spawn().await;
+    let victim = app.create_user("victim@example.com", Role::Analyst).await;
+    let admin_id = app.user_by_email(ADMIN_EMAIL).await.unwrap().id;
+    let callers = [
+        ("anonymous", app.api()),
+        ("analyst", app.api_as(Role::Analyst).await),
+        ("service", app.api_as(Role::Service).await),
+        ("admin", app.api_as(Role::Admin).await),
+    ];
+    let mut failures = Vec::new();
+    for (method, path, body, expected) in ROUTES {
+        for (i, (who, client)) in callers.iter().enumerate() {
+            // A fresh token of the victim for each call, so revocations succeed once.
+            let tok = app
+                .state
+                .db
+                .run({
+                    let secret = app.state.auth.secret().to_vec();
+                    let victim = victim.clone();
+                    move |c| {
+                        Ok(glassbox::accounts::issue_token(
+                            c,
+                            &secret,
+                            &victim,
+                            "t",
+                            "pat",
+                            chrono::Duration::days(1),
+                            None,
+                        )?
+                        .row
+                        .id)
+                    }
+                })
+                .await
+                .unwrap();
+            let path = path
+                .replace("{uid}", &victim.id)
+                .replace("{tok}", &tok)
+                .replace("{aid}", &admin_id);
+            let mut req = client.client.request(
+                Method::from_bytes(method.as_bytes()).unwrap(),
+                app.at(&path),
+            );
+            if let Some(t) = &client.token {
+                req = req.bearer_auth(t);
+            }
+            req = match body {
+                Body::None => req,
+                Body::Json(j) => req
+                    .header("content-type", "application/json")
+                    .body(j.to_string()),
+                Body::Form(f) => req
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(f.to_string()),
+            };
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let is_api = path.starts_with("/api/")
+                || path.starts_with("/auth/")
+                || path.starts_with("/cli/");
+            if is_api {
+                assert!(
+                    !resp.status().is_redirection(),
+                    "{method} {path} redirected for {who}"
+                );
+                if status >= 400 {
+                    let ct = resp
+                        .headers()
+                        .get("content-type")
+                        .map(|v| v.to_str().unwrap().to_string());
+                    let body: serde_json::Value = resp.json().await.unwrap_or(json!(null));
+                    assert!(
+                        ct.as_deref()
+                            .is_some_and(|c| c.starts_with("application/json"))
+                            && body["detail"].is_string(),
+                        "{method} {path} for {who}: error without a JSON detail"
+                    );
+                }
+            }
+            if status != expected[i] {
+                failures.push(format!(
+                    "{method} {path} as {who}: expected {}, got {status}",
+                    expected[i]
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "route matrix mismatches:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn anonymous_htmx_requests_get_401_with_hx_redirect_to_sign_in() {
+    let app = TestApp::spawn().await;
+    let resp = app.browser().htmx_get("/admin/users?x=1").await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        resp.headers().get("hx-redirect").unwrap().to_str().unwrap(),
+        "/login?next=%2Fadmin%2Fusers%3Fx%3D1"
+    );
+    let page = app.browser().get("/admin/users?x=1").await;
+    assert_eq!(page.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        page.headers()["location"],
+        "/login?next=%2Fadmin%2Fusers%3Fx%3D1"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_role_on_a_page_gets_the_403_page_and_on_an_api_403_json() {
+    let app = TestApp::spawn().await;
+    app.create_user("ann@example.com", Role::Analyst).await;
+    let b = app.signed_in("ann@example.com").await;
+    let page = b.get("/admin/users").await;
+    assert_eq!(page.status(), StatusCode::FORBIDDEN);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Admin access required") && html.contains("<html"),
+        "a full error page"
+    );
+    let api = b.get("/api/admin/users").await;
+    crate::helpers::assert_detail(api, StatusCode::FORBIDDEN, "Admin access required").await;
+}
