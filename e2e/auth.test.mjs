@@ -162,7 +162,7 @@ describe('sign-in throttling', () => {
       assert.equal(new URL(page.url()).pathname, '/login');
       const error = page.locator('#login-error');
       await error.waitFor();
-      assert.match(await error.textContent(), /Wait \d+ seconds/);
+      assert.match(await error.textContent(), /Too many failed sign-ins\. Try again in (\d+ seconds|about \d+ minutes?)\./);
       assert.equal(await page.locator('input[name=password]').count(), 1, 'the form is still there');
       assert.equal(await page.locator('nav.main-nav').count(), 0, 'not signed in');
       await shot(page, 'login-throttled');

@@ -103,9 +103,17 @@ export async function startServer({ demo = false, env = {} } = {}) {
     if (stderr.length > STDERR_KEEP) stderr = stderr.slice(-STDERR_KEEP);
   });
   let stdout = '';
+  // 'exit', then a moment for the pipes to drain so stderr is complete (a
+  // grandchild holding them open must not hang us).
+  const stdioClosed = once(child, 'close').catch(() => {});
   const exited = new Promise((resolve) => {
-    child.on('close', (code, signal) => {
+    child.on('exit', async (code, signal) => {
       running.delete(child);
+      let drain;
+      await Promise.race([stdioClosed, new Promise((r) => (drain = setTimeout(r, 2000)))]);
+      clearTimeout(drain);
+      child.stdout.destroy();
+      child.stderr.destroy();
       resolve({ code, signal });
     });
   });
@@ -126,7 +134,8 @@ export async function startServer({ demo = false, env = {} } = {}) {
       LISTEN_TIMEOUT_MS,
     );
     lines.on('line', (line) => {
-      stdout += line + '\n';
+      // Kept (bounded) for the error message; reading on also keeps the pipe drained.
+      stdout = (stdout + line + '\n').slice(-STDERR_KEEP);
       const m = /glassbox listening on (http:\/\/\S+)/.exec(line);
       if (m) {
         clearTimeout(timer);
@@ -139,18 +148,26 @@ export async function startServer({ demo = false, env = {} } = {}) {
     await rm(root, { recursive: true, force: true });
     throw e;
   });
-  // Keep draining stdout so the child never blocks on a full pipe.
-  lines.on('line', () => {});
 
   let stopped = null;
   async function stop() {
     if (stopped) return stopped;
     stopped = (async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      const result = await Promise.race([exited, sleep(STOP_TIMEOUT_MS).then(() => null)]);
+      let timer;
+      const result = await Promise.race([
+        exited,
+        new Promise((r) => {
+          timer = setTimeout(() => r(null), STOP_TIMEOUT_MS);
+        }),
+      ]);
+      clearTimeout(timer);
       if (result === null) {
         child.kill('SIGKILL');
         await exited;
+      }
+      if (!process.env.GLASSBOX_E2E_KEEP) await rm(root, { recursive: true, force: true });
+      if (result === null) {
         throw new Error(
           `glassbox did not shut down within ${STOP_TIMEOUT_MS / 1000} s of SIGTERM\n--- stderr (tail) ---\n${stderr.slice(-8000)}`,
         );
@@ -160,7 +177,6 @@ export async function startServer({ demo = false, env = {} } = {}) {
           `glassbox exited with code ${result.code} (signal ${result.signal}) on SIGTERM, not a graceful shutdown\n--- stderr (tail) ---\n${stderr.slice(-8000)}`,
         );
       }
-      if (!process.env.GLASSBOX_E2E_KEEP) await rm(root, { recursive: true, force: true });
     })();
     return stopped;
   }

@@ -81,6 +81,9 @@ CREATE TABLE usage_session_summary (
     bytes BIGINT DEFAULT 0
 );
 
+-- The rollups are rebuilt by delete + insert for the touched days or users, so
+-- they carry no key (deleting and re-inserting one ART key in a transaction is
+-- what broke Agnes on DuckDB 1.5.4).
 CREATE TABLE usage_tool_daily (
     day DATE NOT NULL,
     tool_name VARCHAR NOT NULL,
@@ -88,8 +91,7 @@ CREATE TABLE usage_tool_daily (
     invocations INTEGER DEFAULT 0,
     error_count INTEGER DEFAULT 0,
     distinct_users INTEGER DEFAULT 0,
-    distinct_sessions INTEGER DEFAULT 0,
-    PRIMARY KEY (day, tool_name, source)
+    distinct_sessions INTEGER DEFAULT 0
 );
 
 CREATE TABLE usage_tokens_daily (
@@ -100,8 +102,7 @@ CREATE TABLE usage_tokens_daily (
     output_tokens BIGINT NOT NULL DEFAULT 0,
     cache_creation_tokens BIGINT NOT NULL DEFAULT 0,
     cache_read_tokens BIGINT NOT NULL DEFAULT 0,
-    cost_usd DOUBLE NOT NULL DEFAULT 0,
-    PRIMARY KEY (day, username, model)
+    cost_usd DOUBLE NOT NULL DEFAULT 0
 );
 
 CREATE TABLE session_processor_state (
@@ -126,8 +127,9 @@ CREATE TABLE session_uploads (
     bytes BIGINT NOT NULL
 );
 
+-- No key: a file's findings are replaced by delete + append like its events.
 CREATE TABLE session_findings (
-    id VARCHAR PRIMARY KEY,
+    id VARCHAR NOT NULL,
     session_file VARCHAR NOT NULL,
     username VARCHAR NOT NULL,
     finding_type VARCHAR NOT NULL CHECK (finding_type IN ('tool_error', 'permission_denied', 'user_rejection', 'loop', 'abrupt_end')),
@@ -135,4 +137,12 @@ CREATE TABLE session_findings (
     severity VARCHAR NOT NULL DEFAULT 'info',
     excerpt TEXT,
     detected_at TIMESTAMP DEFAULT current_timestamp
+);
+
+-- Rollup work owed by files already written: written in the same transaction as
+-- a file's rows and consumed by the rebuild, so a crash between the two loses
+-- nothing (the next run rebuilds).
+CREATE TABLE ingest_pending (
+    kind VARCHAR NOT NULL CHECK (kind IN ('user', 'day')),
+    key VARCHAR NOT NULL
 );

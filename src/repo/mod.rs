@@ -3,5 +3,6 @@
 
 pub mod audit;
 pub mod tokens;
+pub mod usage;
 pub mod users;
 pub mod web_sessions;

@@ -140,6 +140,18 @@ pub fn list(conn: &Connection) -> anyhow::Result<Vec<UserListRow>> {
     Ok(rows)
 }
 
+/// (id, email) of every user, newest first: the directory mapping of ingest
+/// prefers the newest user with a given email local-part.
+pub fn for_dir_mapping(conn: &Connection) -> anyhow::Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, email FROM users ORDER BY coalesce(updated_at, created_at) DESC NULLS LAST, id",
+    )?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
 pub fn count(conn: &Connection) -> anyhow::Result<i64> {
     Ok(conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?)
 }

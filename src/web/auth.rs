@@ -135,7 +135,10 @@ async fn login_submit(
             Ok(Redirect::to(&target).into_response())
         }
         Err(LoginError::Throttled(secs)) => {
-            let msg = format!("Too many failed sign-ins. Wait {secs} seconds and try again.");
+            let msg = format!(
+                "Too many failed sign-ins. Try again in {}.",
+                human_wait(secs)
+            );
             let mut resp = render_login(
                 &state,
                 &session,
@@ -287,7 +290,10 @@ async fn password_token(
         Ok(u) => u,
         Err(LoginError::Throttled(secs)) => {
             return Err(AppError::TooManyRequests(
-                format!("Too many failed sign-ins. Wait {secs} seconds and try again."),
+                format!(
+                    "Too many failed sign-ins. Try again in {}.",
+                    human_wait(secs)
+                ),
                 secs,
             ))
         }
@@ -329,6 +335,16 @@ async fn password_token(
 /// Agnes's CLI asks for a newer version on start; there is none to offer.
 async fn cli_latest() -> AxumJson<serde_json::Value> {
     AxumJson(json!({ "version": null, "download_url_path": null }))
+}
+
+/// "40 seconds", "about 5 minutes".
+fn human_wait(secs: u64) -> String {
+    if secs < 60 {
+        format!("{secs} seconds")
+    } else {
+        let m = secs.div_ceil(60);
+        format!("about {m} minute{}", if m == 1 { "" } else { "s" })
+    }
 }
 
 #[cfg(test)]

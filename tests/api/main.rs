@@ -3,6 +3,7 @@
 mod auth;
 mod cli;
 mod helpers;
+mod ingest;
 mod ops;
 mod routes;
 mod users;

@@ -1,0 +1,312 @@
+//! One run of the session processors over `SESSION_DATA_DIR`.
+//!
+//! Discovery costs one `stat` per file; only files whose size, mtime or the
+//! processor's version changed are read. Those are parsed on worker threads
+//! and written by the calling thread, one transaction per file (its rows are
+//! replaced whole), then the rollups owed are rebuilt. A crash at any point
+//! loses nothing: a file's rows, its state and the rollup work it owes commit
+//! together, and the next run finishes what is pending.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::{Instant, UNIX_EPOCH};
+
+use duckdb::Connection;
+use serde::Serialize;
+
+use super::parse::{self, ParsedFile};
+use super::pricing::Prices;
+use crate::repo::usage::{self, FileState, FileWrite, PROC_FAILURE_SCAN, PROC_USAGE};
+
+/// Bump to re-extract every file with the usage processor.
+pub const USAGE_VERSION: i32 = 1;
+/// Bump to re-scan every file for findings.
+pub const FAILURE_SCAN_VERSION: i32 = 1;
+
+/// Which processors a run applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Processors {
+    pub usage: bool,
+    pub failure_scan: bool,
+}
+
+impl Processors {
+    pub const ALL: Processors = Processors {
+        usage: true,
+        failure_scan: true,
+    };
+
+    pub fn parse(name: &str) -> Option<Processors> {
+        match name {
+            "usage" => Some(Processors {
+                usage: true,
+                failure_scan: false,
+            }),
+            "failure_scan" => Some(Processors {
+                usage: false,
+                failure_scan: true,
+            }),
+            "all" => Some(Processors::ALL),
+            _ => None,
+        }
+    }
+}
+
+pub struct RunOptions<'a> {
+    pub session_dir: &'a Path,
+    pub prices: &'a Prices,
+    pub retention_days: u32,
+    pub processors: Processors,
+    pub threads: usize,
+}
+
+/// What a run did, for the audit row, the CLI and the API.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct RunReport {
+    pub files_seen: u64,
+    pub files_changed: u64,
+    pub files_failed: u64,
+    pub bytes: u64,
+    pub lines: u64,
+    pub malformed_lines: u64,
+    pub unknown_type_lines: u64,
+    pub events: u64,
+    pub responses: u64,
+    pub findings: u64,
+    pub rebuilt_users: u64,
+    pub rebuilt_days: u64,
+    pub unknown_models: BTreeSet<String>,
+    pub errors: Vec<String>,
+    pub seconds: f64,
+}
+
+impl RunReport {
+    pub fn mb_per_s(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.bytes as f64 / 1e6 / self.seconds
+        } else {
+            0.0
+        }
+    }
+}
+
+/// One transcript on disk.
+#[derive(Debug, Clone)]
+pub struct FoundFile {
+    pub dir: String,
+    pub name: String,
+    pub path: PathBuf,
+    pub size: i64,
+    pub mtime_ns: i64,
+}
+
+impl FoundFile {
+    pub fn session_file(&self) -> String {
+        format!("{}/{}", self.dir, self.name)
+    }
+}
+
+/// Top-level `*.jsonl` files of each user directory. Nested folders, symlinks
+/// and names that are not UTF-8 are ignored (documented in docs/operations.md).
+pub fn discover(root: &Path) -> std::io::Result<Vec<FoundFile>> {
+    let mut out = Vec::new();
+    let entries = match std::fs::read_dir(root) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e),
+    };
+    for dir in entries {
+        let dir = dir?;
+        let Ok(dir_name) = dir.file_name().into_string() else {
+            continue;
+        };
+        if !dir.file_type()?.is_dir() || dir_name.starts_with('.') {
+            continue;
+        }
+        let Ok(files) = std::fs::read_dir(dir.path()) else {
+            continue;
+        };
+        for f in files {
+            let f = f?;
+            let Ok(name) = f.file_name().into_string() else {
+                continue;
+            };
+            if !name.ends_with(".jsonl") || name.starts_with('.') {
+                continue;
+            }
+            let meta = std::fs::symlink_metadata(f.path())?;
+            if !meta.is_file() {
+                continue;
+            }
+            let mtime_ns = meta
+                .modified()
+                .ok()
+                .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_nanos() as i64)
+                .unwrap_or(0);
+            out.push(FoundFile {
+                dir: dir_name.clone(),
+                name,
+                path: f.path(),
+                size: meta.len() as i64,
+                mtime_ns,
+            });
+        }
+    }
+    out.sort_by(|a, b| (&a.dir, &a.name).cmp(&(&b.dir, &b.name)));
+    Ok(out)
+}
+
+/// Maps a user directory to (username, user_id): the user whose id is the
+/// directory name, else the newest user whose email local-part it is; an
+/// unknown directory keeps its name as the username.
+pub struct DirMapper {
+    by_id: HashMap<String, String>,
+    by_local: HashMap<String, (String, String)>,
+}
+
+impl DirMapper {
+    pub fn load(conn: &Connection) -> anyhow::Result<DirMapper> {
+        let people = crate::repo::users::for_dir_mapping(conn)?;
+        let mut by_id = HashMap::new();
+        let mut by_local = HashMap::new();
+        // Newest first, so the first local-part seen wins.
+        for (id, email) in people {
+            let local = email.split('@').next().unwrap_or("").to_lowercase();
+            by_local
+                .entry(local)
+                .or_insert_with(|| (id.clone(), email.clone()));
+            by_id.insert(id, email);
+        }
+        Ok(DirMapper { by_id, by_local })
+    }
+
+    pub fn map(&self, dir: &str) -> (String, Option<String>) {
+        if let Some(email) = self.by_id.get(dir) {
+            return (email.clone(), Some(dir.to_string()));
+        }
+        if let Some((id, email)) = self.by_local.get(&dir.to_lowercase()) {
+            return (email.clone(), Some(id.clone()));
+        }
+        (dir.to_string(), None)
+    }
+}
+
+fn needs(state: &HashMap<String, FileState>, key: &str, f: &FoundFile, version: i32) -> bool {
+    state
+        .get(key)
+        .is_none_or(|s| s.size != f.size || s.mtime_ns != f.mtime_ns || s.version != version)
+}
+
+fn parse_file(path: &Path) -> std::io::Result<ParsedFile> {
+    // Whole-file reads are fastest (no line copies); stream past 256 MB.
+    let meta = std::fs::metadata(path)?;
+    if meta.len() > 256 * 1024 * 1024 {
+        let f = std::fs::File::open(path)?;
+        parse::parse_reader(std::io::BufReader::with_capacity(1 << 16, f))
+    } else {
+        Ok(parse::parse_bytes(&std::fs::read(path)?))
+    }
+}
+
+/// Runs the chosen processors once. `conn` is the writer's connection.
+pub fn run(conn: &mut Connection, opts: &RunOptions<'_>) -> anyhow::Result<RunReport> {
+    let started = Instant::now();
+    let mut report = RunReport::default();
+    let files = discover(opts.session_dir)?;
+    report.files_seen = files.len() as u64;
+    let usage_state = usage::processor_state(conn, PROC_USAGE)?;
+    let scan_state = usage::processor_state(conn, PROC_FAILURE_SCAN)?;
+    // (file, run usage?, run failure scan?)
+    let work: Vec<(FoundFile, bool, bool)> = files
+        .into_iter()
+        .filter_map(|f| {
+            let key = f.session_file();
+            let u = opts.processors.usage && needs(&usage_state, &key, &f, USAGE_VERSION);
+            let s =
+                opts.processors.failure_scan && needs(&scan_state, &key, &f, FAILURE_SCAN_VERSION);
+            (u || s).then_some((f, u, s))
+        })
+        .collect();
+    report.files_changed = work.len() as u64;
+    let mapper = DirMapper::load(conn)?;
+    let horizon = (opts.retention_days > 0)
+        .then(|| chrono::Utc::now() - chrono::Duration::days(opts.retention_days as i64));
+    let horizon_ms = horizon.map(|h| h.timestamp_millis());
+
+    if !work.is_empty() {
+        let next = AtomicUsize::new(0);
+        // A small bound keeps at most a few parsed files in memory at once.
+        let (tx, rx) = mpsc::sync_channel::<(usize, std::io::Result<ParsedFile>)>(4);
+        let threads = opts.threads.clamp(1, 16).min(work.len());
+        std::thread::scope(|scope| -> anyhow::Result<()> {
+            for _ in 0..threads {
+                let tx = tx.clone();
+                let (work, next) = (&work, &next);
+                scope.spawn(move || loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((f, _, _)) = work.get(i) else { break };
+                    if tx.send((i, parse_file(&f.path))).is_err() {
+                        break;
+                    }
+                });
+            }
+            drop(tx);
+            for (i, parsed) in rx {
+                let (f, do_usage, do_scan) = &work[i];
+                let key = f.session_file();
+                let parsed = match parsed {
+                    Ok(p) => p,
+                    Err(e) => {
+                        // Unreadable now (deleted, permissions): retried next run.
+                        report.files_failed += 1;
+                        report.errors.push(format!("{key}: {e}"));
+                        continue;
+                    }
+                };
+                let (username, user_id) = mapper.map(&f.dir);
+                for r in &parsed.responses {
+                    if opts.prices.price(&r.model).is_none() {
+                        report.unknown_models.insert(r.model.clone());
+                    }
+                }
+                let w = FileWrite {
+                    session_file: &key,
+                    username: &username,
+                    user_id: user_id.as_deref(),
+                    parsed: &parsed,
+                    prices: opts.prices,
+                    size: f.size,
+                    mtime_ns: f.mtime_ns,
+                    fallback_ms: f.mtime_ns / 1_000_000,
+                    horizon_ms,
+                    usage_version: do_usage.then_some(USAGE_VERSION),
+                    failure_scan_version: do_scan.then_some(FAILURE_SCAN_VERSION),
+                };
+                match usage::write_file(conn, &w) {
+                    Ok(n) => {
+                        report.events += n.events;
+                        report.responses += n.responses;
+                        report.findings += n.findings;
+                        report.bytes += f.size as u64;
+                        report.lines += parsed.lines;
+                        report.malformed_lines += parsed.malformed_lines;
+                        report.unknown_type_lines += parsed.unknown_type_lines;
+                    }
+                    Err(e) => {
+                        report.files_failed += 1;
+                        report.errors.push(format!("{key}: {e:#}"));
+                    }
+                }
+            }
+            Ok(())
+        })?;
+    }
+    let rebuilt = usage::rebuild(conn, horizon.map(|h| h.naive_utc()))?;
+    report.rebuilt_users = rebuilt.users;
+    report.rebuilt_days = rebuilt.days;
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}

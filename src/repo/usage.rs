@@ -1,0 +1,424 @@
+//! Session ingestion's tables: usage_events, usage_responses, session_findings,
+//! usage_session_summary, the rollups, processor state and uploads.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, NaiveDateTime};
+use duckdb::{params, Connection};
+use sha2::{Digest, Sha256};
+
+use crate::ingest::parse::{ParsedFile, ToolEvent};
+use crate::ingest::pricing::Prices;
+
+pub const PROC_USAGE: &str = "usage";
+pub const PROC_FAILURE_SCAN: &str = "failure_scan";
+
+/// What the state table remembers of a file per processor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileState {
+    pub size: i64,
+    pub mtime_ns: i64,
+    pub version: i32,
+}
+
+pub fn processor_state(
+    conn: &Connection,
+    processor: &str,
+) -> anyhow::Result<HashMap<String, FileState>> {
+    let mut stmt = conn.prepare(
+        "SELECT session_file, coalesce(file_size, -1), coalesce(file_mtime_ns, -1), coalesce(processor_version, -1)
+         FROM session_processor_state WHERE processor_name = ?",
+    )?;
+    let rows = stmt.query_map(params![processor], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            FileState {
+                size: r.get(1)?,
+                mtime_ns: r.get(2)?,
+                version: r.get(3)?,
+            },
+        ))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Everything needed to write one parsed file.
+pub struct FileWrite<'a> {
+    pub session_file: &'a str,
+    pub username: &'a str,
+    pub user_id: Option<&'a str>,
+    pub parsed: &'a ParsedFile,
+    pub prices: &'a Prices,
+    pub size: i64,
+    pub mtime_ns: i64,
+    /// Used for times when the file has no timestamp at all (never "now").
+    pub fallback_ms: i64,
+    /// Rows older than this (retention) are not written again.
+    pub horizon_ms: Option<i64>,
+    pub usage_version: Option<i32>,
+    pub failure_scan_version: Option<i32>,
+}
+
+/// Counts written for one file.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Written {
+    pub events: u64,
+    pub responses: u64,
+    pub findings: u64,
+}
+
+fn ts(ms: i64) -> NaiveDateTime {
+    DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .naive_utc()
+}
+
+/// Agnes's event id: stable across re-extraction of the same line.
+fn event_id(session_id: &str, e: &ToolEvent) -> String {
+    let key = format!(
+        "{session_id}|{}|{}|{}|{}|{}|{}",
+        e.event_uuid.as_deref().unwrap_or(""),
+        e.tool_use_id.as_deref().unwrap_or(""),
+        e.event_type.as_str(),
+        e.tool_name.as_deref().unwrap_or(""),
+        e.command_name.as_deref().unwrap_or(""),
+        e.line_index,
+    );
+    hex::encode(&Sha256::digest(key.as_bytes())[..16])
+}
+
+/// Replaces one file's rows in one transaction, and records the rollup work
+/// it owes in `ingest_pending` in that same transaction.
+pub fn write_file(conn: &mut Connection, w: &FileWrite<'_>) -> anyhow::Result<Written> {
+    let p = w.parsed;
+    let session_id = p.session_id.clone().unwrap_or_else(|| {
+        w.session_file
+            .rsplit('/')
+            .next()
+            .unwrap_or(w.session_file)
+            .trim_end_matches(".jsonl")
+            .to_string()
+    });
+    let keep = |ms: i64| w.horizon_ms.is_none_or(|h| ms >= h);
+    let now = chrono::Utc::now().naive_utc();
+    let mut written = Written::default();
+    let tx = conn.transaction()?;
+    if let Some(version) = w.usage_version {
+        // Days the old rows covered need their rollups rebuilt too.
+        let mut old_days = tx.prepare(
+            "SELECT DISTINCT strftime(CAST(occurred_at AS DATE), '%Y-%m-%d') FROM usage_events WHERE session_file = ?",
+        )?;
+        let mut days: BTreeSet<String> = old_days
+            .query_map(params![w.session_file], |r| r.get::<_, String>(0))?
+            .collect::<Result<_, _>>()?;
+        drop(old_days);
+        tx.execute(
+            "DELETE FROM usage_events WHERE session_file = ?",
+            params![w.session_file],
+        )?;
+        tx.execute(
+            "DELETE FROM usage_responses WHERE session_file = ?",
+            params![w.session_file],
+        )?;
+        {
+            let mut app = tx.appender("usage_events")?;
+            for e in &p.events {
+                let at = e.occurred_at_ms.unwrap_or(w.fallback_ms);
+                if !keep(at) {
+                    continue;
+                }
+                let t = ts(at);
+                days.insert(t.format("%Y-%m-%d").to_string());
+                app.append_row(params![
+                    event_id(&session_id, e),
+                    session_id,
+                    w.session_file,
+                    w.username,
+                    e.event_uuid,
+                    e.parent_uuid,
+                    e.event_type.as_str(),
+                    e.tool_name,
+                    e.skill_name,
+                    e.subagent_type,
+                    e.command_name,
+                    e.is_error,
+                    e.source.as_str(),
+                    e.ref_id,
+                    e.model,
+                    e.cwd,
+                    t,
+                    version,
+                    now,
+                    None::<String>,
+                    w.user_id,
+                ])?;
+                written.events += 1;
+            }
+            app.flush()?;
+        }
+        {
+            let mut app = tx.appender("usage_responses")?;
+            for r in &p.responses {
+                let at = r.first_ts_ms.unwrap_or(w.fallback_ms);
+                if !keep(at) {
+                    continue;
+                }
+                app.append_row(params![
+                    w.username,
+                    w.user_id,
+                    w.session_file,
+                    r.message_id,
+                    r.request_id,
+                    ts(at),
+                    r.model,
+                    r.input as i64,
+                    r.output as i64,
+                    r.cache_creation as i64,
+                    r.cache_read as i64,
+                    r.cache_5m as i64,
+                    r.cache_1h as i64,
+                    w.prices.cost(r).unwrap_or(0.0),
+                    r.is_sidechain,
+                    true,
+                ])?;
+                written.responses += 1;
+            }
+            app.flush()?;
+        }
+        upsert_summary(&tx, w, &session_id, version)?;
+        mark(&tx, super::usage::PROC_USAGE, w, version, written.events)?;
+        let mut pend = tx.prepare("INSERT INTO ingest_pending VALUES (?, ?)")?;
+        pend.execute(params!["user", w.username])?;
+        for d in &days {
+            pend.execute(params!["day", d])?;
+        }
+    }
+    if let Some(version) = w.failure_scan_version {
+        tx.execute(
+            "DELETE FROM session_findings WHERE session_file = ?",
+            params![w.session_file],
+        )?;
+        let mut app = tx.appender("session_findings")?;
+        for f in &p.findings {
+            app.append_row(params![
+                uuid::Uuid::new_v4().to_string(),
+                w.session_file,
+                w.username,
+                f.finding_type.as_str(),
+                f.turn_index as i64,
+                f.severity.as_str(),
+                f.excerpt,
+                now,
+            ])?;
+            written.findings += 1;
+        }
+        app.flush()?;
+        drop(app);
+        mark(&tx, PROC_FAILURE_SCAN, w, version, written.findings)?;
+    }
+    tx.commit()?;
+    Ok(written)
+}
+
+fn mark(
+    tx: &Connection,
+    processor: &str,
+    w: &FileWrite<'_>,
+    version: i32,
+    items: u64,
+) -> anyhow::Result<()> {
+    tx.execute(
+        "INSERT INTO session_processor_state
+           (processor_name, session_file, username, processed_at, items_extracted, file_size, file_mtime_ns, processor_version)
+         VALUES (?, ?, ?, now(), ?, ?, ?, ?)
+         ON CONFLICT (processor_name, session_file) DO UPDATE SET
+           username = excluded.username, processed_at = excluded.processed_at,
+           items_extracted = excluded.items_extracted, file_size = excluded.file_size,
+           file_mtime_ns = excluded.file_mtime_ns, processor_version = excluded.processor_version",
+        params![processor, w.session_file, w.username, items as i64, w.size, w.mtime_ns, version],
+    )?;
+    Ok(())
+}
+
+fn upsert_summary(
+    tx: &Connection,
+    w: &FileWrite<'_>,
+    session_id: &str,
+    version: i32,
+) -> anyhow::Result<()> {
+    let p = w.parsed;
+    let s = p.summary();
+    let started = p.started_at_ms.map(ts);
+    let ended = p.ended_at_ms.map(ts);
+    // Token figures are provisional here: the rebuild sets them from the copies
+    // that win the per-user de-duplication.
+    let own = crate::ingest::parse::Tokens::sum(&p.responses);
+    tx.execute(
+        "INSERT INTO usage_session_summary (
+            session_file, session_id, username, started_at, ended_at, active_seconds, wall_seconds,
+            user_messages, assistant_messages, tool_calls, tool_errors, skill_invocations, subagent_dispatches,
+            mcp_calls, slash_commands, distinct_tools, distinct_skills, primary_model, processor_version,
+            extracted_at, uploaded_at, input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens,
+            user_id, cost_usd, malformed_lines, lines, bytes)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now(),
+                 (SELECT first_uploaded_at FROM session_uploads WHERE session_file = ?),
+                 ?, ?, ?, ?, ?, 0, ?, ?, ?)
+         ON CONFLICT (session_file) DO UPDATE SET
+            session_id = excluded.session_id, username = excluded.username, started_at = excluded.started_at,
+            ended_at = excluded.ended_at, active_seconds = excluded.active_seconds, wall_seconds = excluded.wall_seconds,
+            user_messages = excluded.user_messages, assistant_messages = excluded.assistant_messages,
+            tool_calls = excluded.tool_calls, tool_errors = excluded.tool_errors,
+            skill_invocations = excluded.skill_invocations, subagent_dispatches = excluded.subagent_dispatches,
+            mcp_calls = excluded.mcp_calls, slash_commands = excluded.slash_commands,
+            distinct_tools = excluded.distinct_tools, distinct_skills = excluded.distinct_skills,
+            primary_model = excluded.primary_model, processor_version = excluded.processor_version,
+            extracted_at = excluded.extracted_at,
+            uploaded_at = coalesce(usage_session_summary.uploaded_at, excluded.uploaded_at),
+            input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
+            cache_read_tokens = excluded.cache_read_tokens, cache_creation_tokens = excluded.cache_creation_tokens,
+            user_id = excluded.user_id, malformed_lines = excluded.malformed_lines, lines = excluded.lines,
+            bytes = excluded.bytes",
+        params![
+            w.session_file,
+            session_id,
+            w.username,
+            started,
+            ended,
+            p.active_seconds,
+            p.wall_seconds,
+            p.user_prompts as i64,
+            p.assistant_messages as i64,
+            s.tool_calls as i64,
+            s.tool_errors as i64,
+            s.skill_invocations as i64,
+            s.subagent_dispatches as i64,
+            s.mcp_calls as i64,
+            s.slash_commands as i64,
+            s.distinct_tools as i64,
+            s.distinct_skills as i64,
+            p.primary_model,
+            version,
+            w.session_file,
+            own.input as i64,
+            own.output as i64,
+            own.cache_read as i64,
+            own.cache_creation as i64,
+            w.user_id,
+            p.malformed_lines as i64,
+            p.lines as i64,
+            w.size,
+        ],
+    )?;
+    Ok(())
+}
+
+/// What a rebuild touched.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Rebuilt {
+    pub users: u64,
+    pub days: u64,
+}
+
+/// Consumes `ingest_pending`: per touched user, marks which copy of each
+/// response counts (largest token total, then earliest, then smallest file),
+/// sets session token figures and cost from the counted copies, and rebuilds
+/// `usage_tokens_daily` for the user and `usage_tool_daily` for touched days.
+/// Days before the retention horizon are never rebuilt (their rollups are all
+/// that is left of them).
+pub fn rebuild(conn: &mut Connection, horizon: Option<NaiveDateTime>) -> anyhow::Result<Rebuilt> {
+    let tx = conn.transaction()?;
+    let users: i64 = tx.query_row(
+        "SELECT count(DISTINCT key) FROM ingest_pending WHERE kind = 'user'",
+        [],
+        |r| r.get(0),
+    )?;
+    let days: i64 = tx.query_row(
+        "SELECT count(DISTINCT key) FROM ingest_pending WHERE kind = 'day'",
+        [],
+        |r| r.get(0),
+    )?;
+    if users == 0 && days == 0 {
+        return Ok(Rebuilt::default());
+    }
+    let horizon_day = horizon.map(|h| h.date()).unwrap_or(chrono::NaiveDate::MIN);
+    tx.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS pending_users (username VARCHAR);
+         CREATE TEMP TABLE IF NOT EXISTS pending_days (day DATE);
+         DELETE FROM pending_users; DELETE FROM pending_days;
+         INSERT INTO pending_users SELECT DISTINCT key FROM ingest_pending WHERE kind = 'user';
+         INSERT INTO pending_days SELECT DISTINCT CAST(key AS DATE) FROM ingest_pending WHERE kind = 'day';
+         UPDATE usage_responses AS r SET counted = (w.rn = 1)
+         FROM (SELECT rowid AS rid, row_number() OVER (
+                 PARTITION BY username, message_id, request_id
+                 ORDER BY input_tokens + output_tokens + cache_creation_tokens + cache_read_tokens DESC,
+                          first_ts ASC, session_file ASC) AS rn
+               FROM usage_responses WHERE username IN (SELECT username FROM pending_users)) AS w
+         WHERE r.rowid = w.rid;
+         UPDATE usage_session_summary AS s SET
+            input_tokens = coalesce(t.i, 0), output_tokens = coalesce(t.o, 0),
+            cache_creation_tokens = coalesce(t.cc, 0), cache_read_tokens = coalesce(t.cr, 0),
+            cost_usd = coalesce(t.cost, 0)
+         FROM (SELECT s2.session_file, sum(r.input_tokens) AS i, sum(r.output_tokens) AS o,
+                      sum(r.cache_creation_tokens) AS cc, sum(r.cache_read_tokens) AS cr, sum(r.cost_usd) AS cost
+               FROM usage_session_summary s2
+               LEFT JOIN usage_responses r ON r.session_file = s2.session_file AND r.counted
+               WHERE s2.username IN (SELECT username FROM pending_users)
+               GROUP BY s2.session_file) AS t
+         WHERE s.session_file = t.session_file;",
+    )?;
+    tx.execute(
+        "DELETE FROM usage_tokens_daily WHERE username IN (SELECT username FROM pending_users) AND day >= ?",
+        params![horizon_day],
+    )?;
+    tx.execute(
+        "INSERT INTO usage_tokens_daily
+         SELECT CAST(first_ts AS DATE), username, model, sum(input_tokens), sum(output_tokens),
+                sum(cache_creation_tokens), sum(cache_read_tokens), sum(cost_usd)
+         FROM usage_responses
+         WHERE counted AND username IN (SELECT username FROM pending_users) AND CAST(first_ts AS DATE) >= ?
+         GROUP BY ALL",
+        params![horizon_day],
+    )?;
+    tx.execute(
+        "DELETE FROM usage_tool_daily WHERE day IN (SELECT day FROM pending_days) AND day >= ?",
+        params![horizon_day],
+    )?;
+    tx.execute(
+        "INSERT INTO usage_tool_daily
+         SELECT CAST(occurred_at AS DATE) AS day, tool_name, source, count(*), count(*) FILTER (WHERE is_error),
+                count(DISTINCT username), count(DISTINCT session_id)
+         FROM usage_events
+         WHERE tool_name IS NOT NULL AND CAST(occurred_at AS DATE) IN (SELECT day FROM pending_days)
+           AND CAST(occurred_at AS DATE) >= ?
+         GROUP BY ALL",
+        params![horizon_day],
+    )?;
+    tx.execute_batch(
+        "DELETE FROM ingest_pending; DELETE FROM pending_users; DELETE FROM pending_days;",
+    )?;
+    tx.commit()?;
+    Ok(Rebuilt {
+        users: users as u64,
+        days: days as u64,
+    })
+}
+
+/// Records an upload: first time kept, last time and size updated.
+pub fn record_upload(
+    conn: &Connection,
+    session_file: &str,
+    user_id: &str,
+    bytes: i64,
+) -> anyhow::Result<()> {
+    conn.execute(
+        "INSERT INTO session_uploads VALUES (?, ?, now(), now(), ?)
+         ON CONFLICT (session_file) DO UPDATE SET last_uploaded_at = excluded.last_uploaded_at, bytes = excluded.bytes",
+        params![session_file, user_id, bytes],
+    )?;
+    // A summary already written keeps its first upload time.
+    conn.execute(
+        "UPDATE usage_session_summary SET uploaded_at = coalesce(uploaded_at, now()) WHERE session_file = ?",
+        params![session_file],
+    )?;
+    Ok(())
+}
