@@ -26,6 +26,10 @@ pub struct AppState {
     /// Background work (scheduler job bodies, post-response writes) that shutdown waits for.
     pub tracker: TaskTracker,
     pub shutdown: CancellationToken,
+    /// Model prices for cost (embedded, overridden by GLASSBOX_PRICES_FILE).
+    pub prices: Arc<crate::ingest::pricing::Prices>,
+    /// One processor run at a time (scheduled, on demand, reprocess).
+    pub ingest_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl AppState {
@@ -43,6 +47,7 @@ impl AppState {
         )?;
         let secret =
             crate::auth::load_or_create_secret(config.jwt_secret.as_deref(), &config.data_dir)?;
+        let prices = crate::ingest::pricing::Prices::load(config.prices_file.as_deref())?;
         let state = AppState {
             db,
             config: Arc::new(config),
@@ -51,6 +56,8 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             tracker: TaskTracker::new(),
             shutdown: CancellationToken::new(),
+            prices: Arc::new(prices),
+            ingest_lock: Arc::new(tokio::sync::Mutex::new(())),
         };
         state.bootstrap_admin()?;
         Ok(state)

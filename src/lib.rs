@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod ingest;
 pub mod metrics;
+pub mod processors;
 pub mod repo;
 pub mod scheduler;
 pub mod synth;

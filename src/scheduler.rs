@@ -27,10 +27,26 @@ impl Scheduler {
 /// Session-store cleanup, hourly at minute 17 (off the hour, where other cron
 /// work on a host tends to pile up).
 pub const CLEANUP_CRON: &str = "0 17 * * * *";
+/// Retention prune, daily at 03:23 UTC.
+pub const PRUNE_CRON: &str = "0 23 3 * * *";
 
 pub async fn start(state: AppState) -> anyhow::Result<Scheduler> {
     let sched = JobScheduler::new().await?;
     add(&sched, CLEANUP_CRON, state.clone(), cleanup).await?;
+    add(
+        &sched,
+        &state.config.usage_processor_cron,
+        state.clone(),
+        crate::processors::scheduled_tick,
+    )
+    .await?;
+    add(
+        &sched,
+        PRUNE_CRON,
+        state.clone(),
+        crate::processors::daily_prune,
+    )
+    .await?;
     sched.start().await?;
     Ok(Scheduler { inner: sched })
 }

@@ -45,6 +45,16 @@ enum Cmd {
         #[arg(long, default_value_t = 30)]
         days: u32,
     },
+    /// Run the session processors once over SESSION_DATA_DIR and print figures.
+    Ingest {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Which processors: usage, failure_scan or all.
+        #[arg(long, default_value = "all")]
+        processor: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage users offline (while no server holds the database).
     #[command(subcommand)]
     User(UserCmd),
@@ -142,6 +152,17 @@ pub fn main() -> ExitCode {
             config.session_data_dir = data_dir.join("user_sessions");
             config.data_dir = data_dir;
             synth(config, audit_rows, days)
+        }
+        Cmd::Ingest {
+            data_dir,
+            processor,
+            json,
+        } => {
+            if let Some(d) = data_dir {
+                config.session_data_dir = reroot(&config, &d);
+                config.data_dir = d;
+            }
+            offline::ingest(config, &processor, json)
         }
         Cmd::User(cmd) => offline::user(config, cmd),
         Cmd::Token(cmd) => offline::token(config, cmd),

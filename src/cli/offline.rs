@@ -233,6 +233,82 @@ pub fn token(config: Config, cmd: TokenCmd) -> anyhow::Result<()> {
     }
 }
 
+/// `glassbox ingest`: the processors once, with the figures an operator wants.
+pub fn ingest(config: Config, processor: &str, as_json: bool) -> anyhow::Result<()> {
+    use crate::ingest::runner::{self, Processors, RunOptions};
+    let which = Processors::parse(processor).ok_or_else(|| {
+        anyhow::anyhow!("--processor: expected usage, failure_scan or all, got {processor:?}")
+    })?;
+    let db = open(
+        &config,
+        "POST /api/admin/run-session-processor?processor=usage (and ?processor=failure_scan)",
+    )?;
+    let prices = crate::ingest::pricing::Prices::load(config.prices_file.as_deref())?;
+    let mut conn = db.connect()?;
+    let report = runner::run(
+        &mut conn,
+        &RunOptions {
+            session_dir: &config.session_data_dir,
+            prices: &prices,
+            retention_days: config.usage_events_retention_days,
+            processors: which,
+            threads: config.duckdb_threads.max(1),
+        },
+    )?;
+    for (enabled, name) in [(which.usage, "usage"), (which.failure_scan, "failure_scan")] {
+        if enabled {
+            let e = cli_audit(&format!("run_session_processor:{name}"))
+                .duration_ms((report.seconds * 1000.0) as i64)
+                .params(json!({"files_changed": report.files_changed, "events": report.events, "bytes": report.bytes}));
+            let e = if report.files_failed == 0 {
+                e.success()
+            } else {
+                e.error("files_failed", &report.errors.join("; "))
+            };
+            audit::log(&conn, &e)?;
+        }
+    }
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "files: {} seen, {} changed, {} failed\nlines: {} ({} skipped as malformed, {} of unknown type)\nevents: {}  responses: {}  findings: {}\n{:.1} MB in {:.2} s = {:.0} MB/s",
+            report.files_seen,
+            report.files_changed,
+            report.files_failed,
+            report.lines,
+            report.malformed_lines,
+            report.unknown_type_lines,
+            report.events,
+            report.responses,
+            report.findings,
+            report.bytes as f64 / 1e6,
+            report.seconds,
+            report.mb_per_s()
+        );
+        if !report.unknown_models.is_empty() {
+            println!(
+                "unknown models (cost 0): {}",
+                report
+                    .unknown_models
+                    .iter()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        for e in &report.errors {
+            eprintln!("error: {e}");
+        }
+    }
+    anyhow::ensure!(
+        report.files_failed == 0,
+        "{} files could not be read; they are retried on the next run",
+        report.files_failed
+    );
+    Ok(())
+}
+
 /// A plain aligned table for people (`--json` is for scripts).
 fn print_table(headers: &[&str], rows: Vec<Vec<String>>) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();

@@ -36,6 +36,14 @@ pub fn log(conn: &Connection, e: &AuditEvent) -> anyhow::Result<String> {
     Ok(id)
 }
 
+/// Deletes rows older than `horizon` (AUDIT_RETENTION_DAYS); returns how many.
+pub fn prune(conn: &mut Connection, horizon: chrono::NaiveDateTime) -> anyhow::Result<i64> {
+    Ok(conn.execute(
+        "DELETE FROM audit_log WHERE timestamp < ?",
+        params![horizon],
+    )? as i64)
+}
+
 /// (user_id, resource, result) of one row.
 pub type ActionRow = (Option<String>, Option<String>, Option<String>);
 

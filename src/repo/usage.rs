@@ -422,3 +422,90 @@ pub fn record_upload(
     )?;
     Ok(())
 }
+
+/// Rows a reprocess deletes (or would, on a dry run), in Agnes's key names.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct ReprocessCounts {
+    pub state_rows: i64,
+    pub events: i64,
+    pub responses: i64,
+    pub summaries: i64,
+    pub findings: i64,
+    pub tool_daily: i64,
+    pub tokens_daily: i64,
+}
+
+/// Clears extracted telemetry in one transaction so the next run re-extracts
+/// every file. Rollup days before the retention horizon are kept: the events
+/// behind them are gone and could not rebuild them.
+pub fn reprocess(
+    conn: &mut Connection,
+    horizon: Option<NaiveDateTime>,
+    dry_run: bool,
+) -> anyhow::Result<ReprocessCounts> {
+    let day = horizon.map(|h| h.date()).unwrap_or(chrono::NaiveDate::MIN);
+    let tx = conn.transaction()?;
+    let count = |sql: &str| -> anyhow::Result<i64> { Ok(tx.query_row(sql, [], |r| r.get(0))?) };
+    let counts = ReprocessCounts {
+        state_rows: count("SELECT count(*) FROM session_processor_state")?,
+        events: count("SELECT count(*) FROM usage_events")?,
+        responses: count("SELECT count(*) FROM usage_responses")?,
+        summaries: count("SELECT count(*) FROM usage_session_summary")?,
+        findings: count("SELECT count(*) FROM session_findings")?,
+        tool_daily: tx.query_row(
+            "SELECT count(*) FROM usage_tool_daily WHERE day >= ?",
+            params![day],
+            |r| r.get(0),
+        )?,
+        tokens_daily: tx.query_row(
+            "SELECT count(*) FROM usage_tokens_daily WHERE day >= ?",
+            params![day],
+            |r| r.get(0),
+        )?,
+    };
+    if !dry_run {
+        tx.execute_batch(
+            "DELETE FROM session_processor_state; DELETE FROM usage_events; DELETE FROM usage_responses;
+             DELETE FROM usage_session_summary; DELETE FROM session_findings; DELETE FROM ingest_pending;",
+        )?;
+        tx.execute("DELETE FROM usage_tool_daily WHERE day >= ?", params![day])?;
+        tx.execute(
+            "DELETE FROM usage_tokens_daily WHERE day >= ?",
+            params![day],
+        )?;
+        tx.commit()?;
+    }
+    Ok(counts)
+}
+
+/// Deletes events and responses older than `horizon`: (events, responses, events remaining).
+pub fn prune(
+    conn: &mut Connection,
+    horizon: NaiveDateTime,
+    dry_run: bool,
+) -> anyhow::Result<(i64, i64, i64)> {
+    let tx = conn.transaction()?;
+    let old_events: i64 = tx.query_row(
+        "SELECT count(*) FROM usage_events WHERE occurred_at < ?",
+        params![horizon],
+        |r| r.get(0),
+    )?;
+    let old_responses: i64 = tx.query_row(
+        "SELECT count(*) FROM usage_responses WHERE first_ts < ?",
+        params![horizon],
+        |r| r.get(0),
+    )?;
+    let total: i64 = tx.query_row("SELECT count(*) FROM usage_events", [], |r| r.get(0))?;
+    if !dry_run {
+        tx.execute(
+            "DELETE FROM usage_events WHERE occurred_at < ?",
+            params![horizon],
+        )?;
+        tx.execute(
+            "DELETE FROM usage_responses WHERE first_ts < ?",
+            params![horizon],
+        )?;
+        tx.commit()?;
+    }
+    Ok((old_events, old_responses, total - old_events))
+}

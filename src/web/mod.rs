@@ -7,7 +7,9 @@ pub mod me;
 pub mod middleware;
 pub mod ops;
 pub mod pages;
+pub mod processing;
 pub mod tokens;
+pub mod uploads;
 pub mod users;
 
 use axum::extract::DefaultBodyLimit;
@@ -35,7 +37,6 @@ pub fn router(state: AppState) -> Router {
         .with_expiry(Expiry::OnInactivity(time::Duration::days(
             SESSION_IDLE_DAYS,
         )));
-    let upload_limit = (state.config.upload_max_mb as usize).saturating_mul(1024 * 1024);
 
     Router::new()
         .merge(auth::router())
@@ -43,6 +44,8 @@ pub fn router(state: AppState) -> Router {
         .merge(users::router())
         .merge(pages::router())
         .merge(ops::router())
+        .merge(uploads::router())
+        .merge(processing::router())
         .merge(assets::router())
         .fallback(|| async { AppError::not_found("Not Found: no page or API at this address") })
         // Innermost first: CSRF needs the principal, which needs the session.
@@ -51,7 +54,8 @@ pub fn router(state: AppState) -> Router {
         .layer(sessions)
         .layer(from_fn_with_state(state.clone(), middleware::shape_errors))
         .layer(from_fn_with_state(state.clone(), middleware::request_meta))
-        .layer(DefaultBodyLimit::max(upload_limit.max(2 * 1024 * 1024)))
+        // JSON and forms stay small; the upload route streams with its own limit.
+        .layer(DefaultBodyLimit::max(2 * 1024 * 1024))
         .route_layer(from_fn_with_state(state.clone(), middleware::track_metrics))
         .with_state(state)
 }

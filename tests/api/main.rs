@@ -6,4 +6,5 @@ mod helpers;
 mod ingest;
 mod ops;
 mod routes;
+mod sessions_in;
 mod users;
