@@ -115,15 +115,19 @@ impl AppState {
 
 /// Binds, serves until SIGTERM/ctrl-c, then stops cleanly: stop accepting,
 /// finish in-flight requests, stop the scheduler, wait for running jobs, flush.
-pub async fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<()> {
+/// `ready` is printed once the signal handlers and the scheduler are in place,
+/// so a SIGTERM sent on seeing it always gets a graceful stop.
+pub async fn serve(state: AppState, listener: TcpListener, ready: &str) -> anyhow::Result<()> {
+    let signals = Signals::register()?;
+    let shutdown = state.shutdown.clone();
+    tokio::spawn(async move {
+        signals.wait().await;
+        shutdown.cancel();
+    });
     let scheduler = crate::scheduler::start(state.clone()).await?;
     let flusher = spawn_last_used_flusher(state.clone());
     let router = crate::web::router(state.clone());
-    let shutdown = state.shutdown.clone();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        shutdown.cancel();
-    });
+    println!("{ready}");
     let token = state.shutdown.clone();
     axum::serve(
         listener,
@@ -162,24 +166,35 @@ fn spawn_last_used_flusher(state: AppState) -> tokio::task::JoinHandle<()> {
     })
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGTERM and ctrl-c, registered eagerly (a handler installed later would
+/// leave a window where SIGTERM kills the process outright).
+struct Signals {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn register() -> anyhow::Result<Signals> {
+        Ok(Signals {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?,
+        })
     }
-    tracing::info!("shutdown signal received");
+
+    async fn wait(mut self) {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        let terminate = async {
+            self.term.recv().await;
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = terminate => {},
+        }
+        tracing::info!("shutdown signal received");
+    }
 }

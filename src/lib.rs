@@ -15,6 +15,7 @@ pub mod processors;
 pub mod repo;
 pub mod scheduler;
 pub mod synth;
+pub mod synth_transcripts;
 pub mod telemetry;
 pub mod templates;
 pub mod web;

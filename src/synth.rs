@@ -268,16 +268,48 @@ fn make_sync_history(conn: &Connection, days: u32) -> anyhow::Result<()> {
 }
 
 /// The demo: a dozen people of both roles and a service account, 30 days of
-/// audit rows and sync runs. Returns a one-line summary.
-pub fn demo(db: &Db) -> anyhow::Result<String> {
-    let conn = db.connect()?;
+/// audit rows and sync runs, and a month of transcripts ending now, copied
+/// under each person's email local-part and ingested. Returns a summary.
+pub fn demo(
+    db: &Db,
+    session_dir: &Path,
+    prices: &crate::ingest::pricing::Prices,
+) -> anyhow::Result<String> {
+    let mut conn = db.connect()?;
     let ids = make_users(&conn, 0)?;
     let audit_rows = 60_000;
     make_audit(&conn, &ids, audit_rows, 30)?;
     make_sync_history(&conn, 30)?;
+    let people: Vec<String> = PEOPLE
+        .iter()
+        .map(|(n, _)| {
+            email_of(n)
+                .split('@')
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    let spec = crate::synth_transcripts::DemoCorpusSpec::demo(people, chrono::Utc::now());
+    let corpus = crate::synth_transcripts::generate(session_dir, &spec)
+        .context("while writing demo transcripts")?;
+    let report = crate::ingest::runner::run(
+        &mut conn,
+        &crate::ingest::runner::RunOptions {
+            session_dir,
+            prices,
+            retention_days: 0,
+            processors: crate::ingest::runner::Processors::ALL,
+            threads: 2,
+        },
+    )?;
     Ok(format!(
-        "{} users, {audit_rows} audit rows over 30 days, sync runs",
-        ids.len()
+        "{} users, {audit_rows} audit rows over 30 days, sync runs, {} transcripts ({:.0} MB, {} tool events, {} findings)",
+        ids.len(),
+        corpus.files,
+        corpus.bytes as f64 / 1e6,
+        report.events,
+        report.findings
     ))
 }
 

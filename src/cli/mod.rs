@@ -199,20 +199,21 @@ fn run_server(config: Config, banner: Option<String>) -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!("GLASSBOX_BIND: cannot listen on {bind}: {e}"))?;
         let addr = listener.local_addr()?;
-        // Tests and scripts read this line to find a port chosen by the OS.
-        println!("glassbox listening on http://{addr}");
-        if let Some(b) = banner {
-            println!("{b}");
-        }
         tracing::info!(%addr, "listening");
-        crate::app::serve(state, listener).await
+        // Tests and scripts read the first line to find a port chosen by the OS.
+        let mut ready = format!("glassbox listening on http://{addr}");
+        if let Some(b) = banner {
+            ready.push('\n');
+            ready.push_str(&b);
+        }
+        crate::app::serve(state, listener, &ready).await
     })
 }
 
 fn demo(config: Config) -> anyhow::Result<()> {
     crate::synth::prepare_dir(&config.data_dir, crate::synth::DirKind::Demo)?;
     let state = AppState::open(config.clone())?;
-    let summary = crate::synth::demo(&state.db)?;
+    let summary = crate::synth::demo(&state.db, &state.config.session_data_dir, &state.prices)?;
     drop(state);
     let banner = format!(
         "demo data: {}\nsign in as {} / {} (admin) or {} / {} (analyst)",

@@ -79,6 +79,13 @@ pub fn apply(conn: &Connection, target: Option<i32>) -> anyhow::Result<usize> {
         tracing::info!(version, name, "applied migration");
         ran += 1;
     }
+    if ran > 0 {
+        // Move the schema out of the WAL at once. DuckDB 1.5.6 cannot replay a
+        // WAL holding this DDL after a crash ("GetDefaultDatabase with no
+        // default database set"): a process killed before its first
+        // checkpoint would leave a database that no longer opens.
+        conn.execute_batch("CHECKPOINT")?;
+    }
     Ok(ran)
 }
 

@@ -185,3 +185,71 @@ fn synth_fills_a_data_dir_and_can_run_again_on_its_own_output() {
         assert!(String::from_utf8_lossy(&out.stdout).contains("20000 audit rows"));
     }
 }
+
+#[test]
+fn a_server_killed_right_after_creating_its_database_leaves_one_that_opens() {
+    // DuckDB 1.5.6 cannot replay schema DDL from its WAL after a crash; the
+    // migrations are checkpointed at once so a SIGKILL never bricks the file.
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = glassbox(dir.path())
+        .env("GLASSBOX_BIND", "127.0.0.1:0")
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    server.kill().unwrap(); // SIGKILL
+    server.wait().unwrap();
+    let out = glassbox(dir.path())
+        .args(["user", "list"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn demo_fills_its_dir_with_users_audit_rows_and_ingested_transcripts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let mut server = glassbox(dir.path())
+        .args([
+            "demo",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--bind",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(server.stdout.take().unwrap());
+    let (mut listening, mut summary, mut login) = (String::new(), String::new(), String::new());
+    out.read_line(&mut listening).unwrap();
+    out.read_line(&mut summary).unwrap();
+    out.read_line(&mut login).unwrap();
+    unsafe_kill_term(server.id());
+    assert!(server.wait().unwrap().success());
+    assert!(
+        listening.starts_with("glassbox listening on http://127.0.0.1:"),
+        "{listening}"
+    );
+    assert!(
+        summary.contains("60000 audit rows") && summary.contains("transcripts"),
+        "{summary}"
+    );
+    assert!(
+        login.contains("admin@example.com / glassbox-demo"),
+        "{login}"
+    );
+    let tx = std::fs::read_dir(data.join("user_sessions/alice.novak"))
+        .unwrap()
+        .count();
+    assert!(tx >= 8, "alice has a month of transcripts ({tx})");
+}

@@ -1,7 +1,6 @@
 //! Ingest of the hand-shaped fixtures: every figure of EXPECTED.json that
 //! glassbox stores is read back from the database after a real run.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use duckdb::Connection;
@@ -50,11 +49,6 @@ fn i(c: &Connection, sql: &str, p: &str) -> i64 {
         .unwrap_or(0)
 }
 
-fn ms(c: &Connection, sql: &str, p: &str) -> Option<String> {
-    c.query_row(sql, [p], |r| r.get::<_, Option<String>>(0))
-        .unwrap()
-}
-
 #[test]
 fn every_stored_figure_of_the_fixtures_matches_expected() {
     let (dir, sessions) = fixture_corpus();
@@ -69,203 +63,9 @@ fn every_stored_figure_of_the_fixtures_matches_expected() {
     assert_eq!(report.lines, expected["totals"]["lines"].as_u64().unwrap());
     assert_eq!(report.bytes, expected["totals"]["bytes"].as_u64().unwrap());
     let c = db.connect().unwrap();
-    let failures = std::cell::RefCell::new(Vec::<String>::new());
-    for f in expected["files"].as_array().unwrap() {
-        let file = format!("{USER_DIR}/{}", f["path"].as_str().unwrap());
-        let check = |what: &str, got: i64, want: i64| {
-            if got != want {
-                failures
-                    .borrow_mut()
-                    .push(format!("{file} {what}: got {got}, expected {want}"));
-            }
-        };
-        let s =
-            |col: &str| format!("SELECT {col} FROM usage_session_summary WHERE session_file = ?");
-        for (col, key) in [
-            ("lines", "lines"),
-            ("bytes", "bytes"),
-            ("malformed_lines", "malformed_lines"),
-            ("tool_calls", "tool_calls"),
-            ("tool_errors", "tool_errors"),
-            ("subagent_dispatches", "subagent_dispatches"),
-            ("mcp_calls", "mcp_calls"),
-            ("skill_invocations", "skill_invocations"),
-            ("slash_commands", "slash_commands"),
-            ("input_tokens", ""),
-        ] {
-            let want = if key.is_empty() {
-                f["tokens"]["input"].as_i64().unwrap()
-            } else {
-                f[key].as_i64().unwrap()
-            };
-            check(col, i(&c, &s(col), &file), want);
-        }
-        check(
-            "output_tokens",
-            i(&c, &s("output_tokens"), &file),
-            f["tokens"]["output"].as_i64().unwrap(),
-        );
-        check(
-            "cache_creation_tokens",
-            i(&c, &s("cache_creation_tokens"), &file),
-            f["tokens"]["cache_creation"].as_i64().unwrap(),
-        );
-        check(
-            "cache_read_tokens",
-            i(&c, &s("cache_read_tokens"), &file),
-            f["tokens"]["cache_read"].as_i64().unwrap(),
-        );
-        // Seconds to the millisecond.
-        check(
-            "wall_ms",
-            i(&c, &s("CAST(round(wall_seconds * 1000) AS BIGINT)"), &file),
-            (f["wall_seconds"].as_f64().unwrap() * 1000.0).round() as i64,
-        );
-        check(
-            "active_ms",
-            i(
-                &c,
-                &s("CAST(round(active_seconds * 1000) AS BIGINT)"),
-                &file,
-            ),
-            (f["active_seconds"].as_f64().unwrap() * 1000.0).round() as i64,
-        );
-        for (col, key) in [("started_at", "started_at"), ("ended_at", "ended_at")] {
-            let got = ms(
-                &c,
-                &s(&format!("strftime({col}, '%Y-%m-%dT%H:%M:%S.%g') || 'Z'")),
-                &file,
-            );
-            let want = f[key].as_str().map(|t| t.to_string());
-            if got != want {
-                failures
-                    .borrow_mut()
-                    .push(format!("{file} {col}: got {got:?}, expected {want:?}"));
-            }
-        }
-        let primary = ms(&c, &s("primary_model"), &file);
-        if primary.as_deref() != f["primary_model"].as_str() {
-            failures
-                .borrow_mut()
-                .push(format!("{file} primary_model: got {primary:?}"));
-        }
-        check(
-            "responses",
-            i(
-                &c,
-                "SELECT count(*) FROM usage_responses WHERE session_file = ? AND counted",
-                &file,
-            ),
-            f["assistant_responses"].as_i64().unwrap(),
-        );
-        // Findings by type.
-        let finding = |t: &str| {
-            format!("SELECT count(*) FROM session_findings WHERE session_file = ? AND finding_type = '{t}'")
-        };
-        check(
-            "user_rejection findings",
-            i(&c, &finding("user_rejection"), &file),
-            f["user_rejections"].as_i64().unwrap(),
-        );
-        check(
-            "permission_denied findings",
-            i(&c, &finding("permission_denied"), &file),
-            f["permission_denials"].as_i64().unwrap(),
-        );
-        check(
-            "loop findings",
-            i(&c, &finding("loop"), &file),
-            f["loops"].as_i64().unwrap(),
-        );
-        check(
-            "abrupt_end findings",
-            i(&c, &finding("abrupt_end"), &file),
-            f["abrupt_end"].as_bool().unwrap() as i64,
-        );
-        let errors_not_rejection_or_denial = f["tool_errors"].as_i64().unwrap()
-            - f["user_rejections"].as_i64().unwrap()
-            - f["permission_denials"].as_i64().unwrap();
-        check(
-            "tool_error findings",
-            i(&c, &finding("tool_error"), &file),
-            errors_not_rejection_or_denial,
-        );
-        // Tools and slash commands, from the event rows.
-        let mut stmt = c
-            .prepare("SELECT tool_name, count(*) FROM usage_events WHERE session_file = ? AND tool_name IS NOT NULL GROUP BY 1")
-            .unwrap();
-        let tools: BTreeMap<String, i64> = stmt
-            .query_map([&file], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        let want_tools: BTreeMap<String, i64> = f["tools"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_i64().unwrap()))
-            .collect();
-        if tools != want_tools {
-            failures.borrow_mut().push(format!(
-                "{file} tools: got {tools:?}, expected {want_tools:?}"
-            ));
-        }
-        let mut stmt = c
-            .prepare("SELECT '/' || command_name, count(*) FROM usage_events WHERE session_file = ? AND event_type = 'slash_command' GROUP BY 1")
-            .unwrap();
-        let slash: BTreeMap<String, i64> = stmt
-            .query_map([&file], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        let want_slash: BTreeMap<String, i64> = f["slash_command_names"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_i64().unwrap()))
-            .collect();
-        if slash != want_slash {
-            failures.borrow_mut().push(format!(
-                "{file} slash commands: got {slash:?}, expected {want_slash:?}"
-            ));
-        }
-        // Tokens by model.
-        for (model, t) in f["tokens_by_model"].as_object().unwrap() {
-            let got = c
-                .query_row(
-                    "SELECT sum(input_tokens), sum(output_tokens) FROM usage_responses WHERE session_file = ? AND model = ? AND counted",
-                    [&file, model],
-                    |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
-                )
-                .unwrap();
-            if got != (t["input"].as_i64().unwrap(), t["output"].as_i64().unwrap()) {
-                failures
-                    .borrow_mut()
-                    .push(format!("{file} tokens of {model}: got {got:?}"));
-            }
-        }
-    }
-    // The daily per-model rollup.
-    for (day, models) in expected["daily"].as_object().unwrap() {
-        for (model, t) in models.as_object().unwrap() {
-            let got = c
-                .query_row(
-                    "SELECT input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens FROM usage_tokens_daily
-                     WHERE day = CAST(? AS DATE) AND model = ?",
-                    [day, model],
-                    |r| Ok([r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get(3)?]),
-                )
-                .unwrap();
-            let want =
-                ["input", "output", "cache_creation", "cache_read"].map(|k| t[k].as_i64().unwrap());
-            if got != want {
-                failures.borrow_mut().push(format!(
-                    "daily {day} {model}: got {got:?}, expected {want:?}"
-                ));
-            }
-        }
-    }
-    let failures = failures.into_inner();
+    let failures = crate::manifest_check::compare(&c, &expected, |f| {
+        format!("{USER_DIR}/{}", f["path"].as_str().unwrap())
+    });
     assert!(
         failures.is_empty(),
         "{} differences:\n{}",

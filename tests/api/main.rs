@@ -4,6 +4,7 @@ mod auth;
 mod cli;
 mod helpers;
 mod ingest;
+mod manifest_check;
 mod ops;
 mod routes;
 mod sessions_in;
