@@ -2,6 +2,8 @@
 //! user and token commands. Exit codes: 0 ok, 1 failure, 2 usage error.
 
 mod offline;
+mod push;
+pub mod remote;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -54,6 +56,16 @@ enum Cmd {
         processor: String,
         #[arg(long)]
         json: bool,
+    },
+    /// Upload new or changed Claude Code transcripts to a glassbox server
+    /// (GLASSBOX_URL + GLASSBOX_TOKEN, or ~/.config/glassbox/config.toml).
+    PushSessions {
+        /// Folder of project folders holding the transcripts.
+        #[arg(long)]
+        claude_dir: Option<PathBuf>,
+        /// Only say what would be sent.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Manage users offline (while no server holds the database).
     #[command(subcommand)]
@@ -164,6 +176,10 @@ pub fn main() -> ExitCode {
             }
             offline::ingest(config, &processor, json)
         }
+        Cmd::PushSessions {
+            claude_dir,
+            dry_run,
+        } => push::run(claude_dir, dry_run),
         Cmd::User(cmd) => offline::user(config, cmd),
         Cmd::Token(cmd) => offline::token(config, cmd),
     };

@@ -333,3 +333,101 @@ async fn prune_is_skipped_without_a_retention() {
     assert_eq!(body["status"], "skipped");
     assert_eq!(body["reason"], "USAGE_EVENTS_RETENTION_DAYS unset or 0");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn push_sessions_uploads_new_and_changed_transcripts_once_and_resumes() {
+    let app = TestApp::spawn().await;
+    app.create_user("pusher@example.com", Role::Analyst).await;
+    let token = app.token_for("pusher@example.com").await;
+    let user = app.user_by_email("pusher@example.com").await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let claude = home.path().join(".claude/projects");
+    for (project, file, src) in [
+        ("-repo-a", "a1.jsonl", "simple_bash.jsonl"),
+        ("-repo-a", "a2.jsonl", "loop.jsonl"),
+        ("-repo-b", "b1.jsonl", "skill.jsonl"),
+    ] {
+        std::fs::create_dir_all(claude.join(project)).unwrap();
+        std::fs::write(claude.join(project).join(file), fixture(src)).unwrap();
+    }
+    // Subagent transcripts in nested folders are not top-level: not sent.
+    std::fs::create_dir_all(claude.join("-repo-a/a1/subagents")).unwrap();
+    std::fs::write(
+        claude.join("-repo-a/a1/subagents/agent-1.jsonl"),
+        fixture("sidechain.jsonl"),
+    )
+    .unwrap();
+    let (url, home_dir) = (app.url.clone(), home.path().to_path_buf());
+    let push = move || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_glassbox"))
+            .arg("push-sessions")
+            .env_clear()
+            .env("HOME", &home_dir)
+            .env("GLASSBOX_URL", &url)
+            .env("GLASSBOX_TOKEN", &token)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let p = push.clone();
+    let (ok, out) = tokio::task::spawn_blocking(p).await.unwrap();
+    assert!(ok, "{out}");
+    assert!(out.contains("3 new or changed"), "{out}");
+    let dir = app.state.config.session_data_dir.join(&user.id);
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 3);
+    // Nothing new: nothing sent.
+    let p = push.clone();
+    let (ok, out) = tokio::task::spawn_blocking(p).await.unwrap();
+    assert!(ok && out.contains("0 new or changed"), "{out}");
+    // A grown transcript is sent again, whole.
+    let grown = claude.join("-repo-b/b1.jsonl");
+    let mut text = std::fs::read(&grown).unwrap();
+    text.extend_from_slice(format!("{LINE}\n").as_bytes());
+    std::fs::write(&grown, &text).unwrap();
+    let (ok, out) = tokio::task::spawn_blocking(push).await.unwrap();
+    assert!(ok && out.contains("1 new or changed"), "{out}");
+    assert_eq!(std::fs::read(dir.join("b1.jsonl")).unwrap(), text);
+    assert_eq!(app.audit_rows("session.upload").await.len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daily_prune_applies_usage_and_audit_retention_and_writes_its_row() {
+    let app = TestApp::spawn_with(|c| {
+        c.audit_retention_days = 7;
+        c.usage_events_retention_days = 7;
+    })
+    .await;
+    app.state
+        .db
+        .run(|c| {
+            c.execute_batch(
+                "INSERT INTO audit_log (id, timestamp, action, result_class, source) VALUES ('old', now()::TIMESTAMP - INTERVAL 8 DAY, 'x', 'none', 'system');
+                 INSERT INTO usage_events (id, session_id, session_file, username, event_type, source, occurred_at, processor_version)
+                   VALUES ('e-old','s','f','u','tool_use','builtin', now()::TIMESTAMP - INTERVAL 8 DAY, 1);
+                 INSERT INTO usage_tool_daily VALUES (current_date - 8, 'Bash', 'builtin', 1, 0, 1, 1);",
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    glassbox::processors::daily_prune(app.state.clone()).await;
+    assert_eq!(
+        app.query_i64("SELECT count(*) FROM audit_log WHERE id = 'old'")
+            .await,
+        0
+    );
+    assert_eq!(app.query_i64("SELECT count(*) FROM usage_events").await, 0);
+    assert_eq!(
+        app.query_i64("SELECT count(*) FROM usage_tool_daily").await,
+        1,
+        "rollups are kept"
+    );
+    let row = app
+        .query_i64("SELECT count(*) FROM audit_log WHERE action = 'maintenance.prune' AND source = 'scheduler' AND (params->>'audit_deleted') = '1'")
+        .await;
+    assert_eq!(row, 1);
+}
