@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod isotime;
 pub mod metrics;
 pub mod repo;
 pub mod scheduler;

@@ -2,6 +2,8 @@
 //! `&Connection`, called through `Db::run` from async code.
 
 pub mod audit;
+pub mod sync_history;
 pub mod tokens;
 pub mod users;
+pub mod views;
 pub mod web_sessions;
