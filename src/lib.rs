@@ -2,6 +2,7 @@
 //! users work through Claude Code. See README.md and docs/.
 
 pub mod accounts;
+pub mod activity;
 pub mod app;
 pub mod audit;
 pub mod auth;

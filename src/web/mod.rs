@@ -1,5 +1,6 @@
 //! HTTP: one router per page or API family, merged here with the shared layers.
 
+pub mod activity;
 pub mod assets;
 pub mod auth;
 pub mod extract;
@@ -7,6 +8,7 @@ pub mod me;
 pub mod middleware;
 pub mod ops;
 pub mod pages;
+pub mod producers;
 pub mod tokens;
 pub mod users;
 
@@ -41,6 +43,8 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(me::router())
         .merge(users::router())
+        .merge(activity::router())
+        .merge(producers::router())
         .merge(pages::router())
         .merge(ops::router())
         .merge(assets::router())
