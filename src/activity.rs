@@ -302,7 +302,11 @@ pub fn build_report(
                 if failed || late {
                     color = color.max(Color::Yellow);
                 }
-                let what = if failed { "failed" } else { "ok" };
+                let what = match r.result_class.as_str() {
+                    "success" => "ok",
+                    "error" => "failed",
+                    _ => r.result.as_deref().unwrap_or("no result"),
+                };
                 parts.push(format!(
                     "{name} {what} {}{}",
                     ago(a),
