@@ -565,7 +565,7 @@ async fn export(
             })?;
             let mut sender = wtr
                 .into_inner()
-                .map_err(|e| anyhow::anyhow!("while finishing the CSV: {}", e.error()))?;
+                .map_err(|e| std::io::Error::new(e.error().kind(), e.error().to_string()))?;
             sender.send_buf()?;
             Ok(n)
         })();
