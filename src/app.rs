@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::activity::ActivityState;
 use crate::audit::AuditEvent;
 use crate::auth::AuthState;
 use crate::config::Config;
@@ -23,6 +24,8 @@ pub struct AppState {
     pub templates: Templates,
     pub auth: Arc<AuthState>,
     pub metrics: Arc<Metrics>,
+    /// The Audit log's caches: read suppression, the health pulse, producer intake.
+    pub activity: Arc<ActivityState>,
     /// Background work (scheduler job bodies, post-response writes) that shutdown waits for.
     pub tracker: TaskTracker,
     pub shutdown: CancellationToken,
@@ -54,6 +57,7 @@ impl AppState {
             templates: Templates::new(),
             auth: Arc::new(AuthState::new(secret)),
             metrics: Arc::new(Metrics::default()),
+            activity: Arc::new(ActivityState::default()),
             tracker: TaskTracker::new(),
             shutdown: CancellationToken::new(),
             prices: Arc::new(prices),

@@ -2,6 +2,7 @@
 //! users work through Claude Code. See README.md and docs/.
 
 pub mod accounts;
+pub mod activity;
 pub mod app;
 pub mod audit;
 pub mod auth;
@@ -10,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod ingest;
+pub mod isotime;
 pub mod metrics;
 pub mod processors;
 pub mod repo;

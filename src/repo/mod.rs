@@ -2,7 +2,9 @@
 //! `&Connection`, called through `Db::run` from async code.
 
 pub mod audit;
+pub mod sync_history;
 pub mod tokens;
 pub mod usage;
 pub mod users;
+pub mod views;
 pub mod web_sessions;

@@ -212,3 +212,24 @@ pub fn update(
     }
     by_id(conn, id)
 }
+
+/// Lower-cased email → id for the given lower-cased emails that belong to users.
+pub fn ids_by_emails(
+    conn: &Connection,
+    emails: &[String],
+) -> anyhow::Result<std::collections::HashMap<String, String>> {
+    let mut out = std::collections::HashMap::new();
+    for chunk in emails.chunks(500) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let sql = format!("SELECT lower(email), id FROM users WHERE lower(email) IN ({marks})");
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt.query_map(duckdb::params_from_iter(chunk.iter()), |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        for r in rows {
+            let (email, id) = r?;
+            out.insert(email, id);
+        }
+    }
+    Ok(out)
+}

@@ -1,5 +1,6 @@
 //! HTTP: one router per page or API family, merged here with the shared layers.
 
+pub mod activity;
 pub mod assets;
 pub mod auth;
 pub mod extract;
@@ -8,6 +9,7 @@ pub mod middleware;
 pub mod ops;
 pub mod pages;
 pub mod processing;
+pub mod producers;
 pub mod tokens;
 pub mod uploads;
 pub mod users;
@@ -42,6 +44,8 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(me::router())
         .merge(users::router())
+        .merge(activity::router())
+        .merge(producers::router())
         .merge(pages::router())
         .merge(ops::router())
         .merge(uploads::router())

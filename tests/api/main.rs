@@ -1,5 +1,6 @@
 //! One integration binary: real servers on loopback, real DuckDB files.
 
+mod activity;
 mod auth;
 mod cli;
 mod helpers;
