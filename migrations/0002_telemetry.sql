@@ -146,3 +146,10 @@ CREATE TABLE ingest_pending (
     kind VARCHAR NOT NULL CHECK (kind IN ('user', 'day')),
     key VARCHAR NOT NULL
 );
+
+-- Staging for batched upserts: ingest appends a batch's summaries and state
+-- rows here and upserts them with one INSERT … SELECT … ON CONFLICT inside the
+-- same transaction (row-by-row upserts cost milliseconds each). Always empty
+-- outside a write transaction.
+CREATE TABLE ingest_stage_summary AS SELECT * FROM usage_session_summary LIMIT 0;
+CREATE TABLE ingest_stage_state AS SELECT * FROM session_processor_state LIMIT 0;

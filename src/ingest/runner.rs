@@ -211,6 +211,98 @@ fn parse_file(path: &Path) -> std::io::Result<ParsedFile> {
     }
 }
 
+/// A batch is committed at this much input …
+const BATCH_BYTES: i64 = 256 * 1024 * 1024;
+/// … or this many files, whichever comes first.
+const BATCH_FILES: usize = 2000;
+/// Parsed files waiting for the writer, at most.
+const PARSED_AHEAD: usize = 1024;
+
+struct WriteCtx<'a> {
+    mapper: &'a DirMapper,
+    prices: &'a Prices,
+    horizon_ms: Option<i64>,
+    usage_state: &'a HashMap<String, FileState>,
+    scan_state: &'a HashMap<String, FileState>,
+}
+
+/// Writes a batch in one transaction; if that fails, file by file, so one bad
+/// file cannot hold back the others.
+fn write_batch(
+    conn: &mut Connection,
+    work: &[(FoundFile, bool, bool)],
+    batch: &[(usize, ParsedFile)],
+    ctx: &WriteCtx<'_>,
+    report: &mut RunReport,
+) {
+    if batch.is_empty() {
+        return;
+    }
+    let keys: Vec<(String, String, Option<String>)> = batch
+        .iter()
+        .map(|(i, _)| {
+            let f = &work[*i].0;
+            let (username, user_id) = ctx.mapper.map(&f.dir);
+            (f.session_file(), username, user_id)
+        })
+        .collect();
+    let writes: Vec<FileWrite<'_>> = batch
+        .iter()
+        .zip(&keys)
+        .map(|((i, parsed), (key, username, user_id))| {
+            let (f, do_usage, do_scan) = &work[*i];
+            FileWrite {
+                session_file: key,
+                username,
+                user_id: user_id.as_deref(),
+                parsed,
+                prices: ctx.prices,
+                size: f.size,
+                mtime_ns: f.mtime_ns,
+                fallback_ms: f.mtime_ns / 1_000_000,
+                horizon_ms: ctx.horizon_ms,
+                usage_version: do_usage.then_some(USAGE_VERSION),
+                failure_scan_version: do_scan.then_some(FAILURE_SCAN_VERSION),
+                replaces_usage: ctx.usage_state.contains_key(key),
+                replaces_findings: ctx.scan_state.contains_key(key),
+            }
+        })
+        .collect();
+    let record = |w: &FileWrite<'_>, n: &usage::Written, f: &FoundFile, report: &mut RunReport| {
+        report.events += n.events;
+        report.responses += n.responses;
+        report.findings += n.findings;
+        report.bytes += f.size as u64;
+        report.lines += w.parsed.lines;
+        report.malformed_lines += w.parsed.malformed_lines;
+        report.unknown_type_lines += w.parsed.unknown_type_lines;
+        for r in &w.parsed.responses {
+            if ctx.prices.price(&r.model).is_none() {
+                report.unknown_models.insert(r.model.clone());
+            }
+        }
+    };
+    match usage::write_files(conn, &writes) {
+        Ok(counts) => {
+            for ((w, n), (i, _)) in writes.iter().zip(&counts).zip(batch) {
+                record(w, n, &work[*i].0, report);
+            }
+        }
+        Err(batch_err) => {
+            tracing::warn!(error = ?batch_err, files = writes.len(), "batch write failed; writing file by file");
+            for (w, (i, _)) in writes.iter().zip(batch) {
+                match usage::write_files(conn, std::slice::from_ref(w)) {
+                    Ok(counts) => record(w, &counts[0], &work[*i].0, report),
+                    Err(e) => {
+                        report.files_failed += 1;
+                        report.errors.push(format!("{}: {e:#}", w.session_file));
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Runs the chosen processors once. `conn` is the writer's connection.
 pub fn run(conn: &mut Connection, opts: &RunOptions<'_>) -> anyhow::Result<RunReport> {
     let started = Instant::now();
@@ -236,10 +328,19 @@ pub fn run(conn: &mut Connection, opts: &RunOptions<'_>) -> anyhow::Result<RunRe
         .then(|| chrono::Utc::now() - chrono::Duration::days(opts.retention_days as i64));
     let horizon_ms = horizon.map(|h| h.timestamp_millis());
 
+    let ctx = WriteCtx {
+        mapper: &mapper,
+        prices: opts.prices,
+        horizon_ms,
+        usage_state: &usage_state,
+        scan_state: &scan_state,
+    };
     if !work.is_empty() {
         let next = AtomicUsize::new(0);
-        // A small bound keeps at most a few parsed files in memory at once.
-        let (tx, rx) = mpsc::sync_channel::<(usize, std::io::Result<ParsedFile>)>(4);
+        // Parsed files hold figures, not text (a few KB per MB of transcript),
+        // so parsers may run well ahead of the writer: they keep the cores busy
+        // while it commits a batch.
+        let (tx, rx) = mpsc::sync_channel::<(usize, std::io::Result<ParsedFile>)>(PARSED_AHEAD);
         let threads = opts.threads.clamp(1, 16).min(work.len());
         std::thread::scope(|scope| -> anyhow::Result<()> {
             for _ in 0..threads {
@@ -254,53 +355,31 @@ pub fn run(conn: &mut Connection, opts: &RunOptions<'_>) -> anyhow::Result<RunRe
                 });
             }
             drop(tx);
+            // Group commit: many files per transaction, bounded by size so a
+            // crash redoes little and memory stays flat.
+            let mut batch: Vec<(usize, ParsedFile)> = Vec::new();
+            let mut batch_bytes = 0i64;
             for (i, parsed) in rx {
-                let (f, do_usage, do_scan) = &work[i];
-                let key = f.session_file();
-                let parsed = match parsed {
-                    Ok(p) => p,
+                match parsed {
+                    Ok(p) => {
+                        batch_bytes += work[i].0.size;
+                        batch.push((i, p));
+                    }
                     Err(e) => {
                         // Unreadable now (deleted, permissions): retried next run.
                         report.files_failed += 1;
-                        report.errors.push(format!("{key}: {e}"));
-                        continue;
-                    }
-                };
-                let (username, user_id) = mapper.map(&f.dir);
-                for r in &parsed.responses {
-                    if opts.prices.price(&r.model).is_none() {
-                        report.unknown_models.insert(r.model.clone());
+                        report
+                            .errors
+                            .push(format!("{}: {e}", work[i].0.session_file()));
                     }
                 }
-                let w = FileWrite {
-                    session_file: &key,
-                    username: &username,
-                    user_id: user_id.as_deref(),
-                    parsed: &parsed,
-                    prices: opts.prices,
-                    size: f.size,
-                    mtime_ns: f.mtime_ns,
-                    fallback_ms: f.mtime_ns / 1_000_000,
-                    horizon_ms,
-                    usage_version: do_usage.then_some(USAGE_VERSION),
-                    failure_scan_version: do_scan.then_some(FAILURE_SCAN_VERSION),
-                };
-                match usage::write_file(conn, &w) {
-                    Ok(n) => {
-                        report.events += n.events;
-                        report.responses += n.responses;
-                        report.findings += n.findings;
-                        report.bytes += f.size as u64;
-                        report.lines += parsed.lines;
-                        report.malformed_lines += parsed.malformed_lines;
-                        report.unknown_type_lines += parsed.unknown_type_lines;
-                    }
-                    Err(e) => {
-                        report.files_failed += 1;
-                        report.errors.push(format!("{key}: {e:#}"));
-                    }
+                if batch_bytes >= BATCH_BYTES || batch.len() >= BATCH_FILES {
+                    write_batch(conn, &work, &batch, &ctx, &mut report);
+                    batch.clear();
+                    batch_bytes = 0;
                 }
             }
+            write_batch(conn, &work, &batch, &ctx, &mut report);
             Ok(())
         })?;
     }

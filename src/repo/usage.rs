@@ -57,6 +57,9 @@ pub struct FileWrite<'a> {
     pub horizon_ms: Option<i64>,
     pub usage_version: Option<i32>,
     pub failure_scan_version: Option<i32>,
+    /// The file was processed before, so its old rows must go first.
+    pub replaces_usage: bool,
+    pub replaces_findings: bool,
 }
 
 /// Counts written for one file.
@@ -87,44 +90,54 @@ fn event_id(session_id: &str, e: &ToolEvent) -> String {
     hex::encode(&Sha256::digest(key.as_bytes())[..16])
 }
 
-/// Replaces one file's rows in one transaction, and records the rollup work
-/// it owes in `ingest_pending` in that same transaction.
-pub fn write_file(conn: &mut Connection, w: &FileWrite<'_>) -> anyhow::Result<Written> {
-    let p = w.parsed;
-    let session_id = p.session_id.clone().unwrap_or_else(|| {
-        w.session_file
-            .rsplit('/')
-            .next()
-            .unwrap_or(w.session_file)
-            .trim_end_matches(".jsonl")
-            .to_string()
-    });
-    let keep = |ms: i64| w.horizon_ms.is_none_or(|h| ms >= h);
+fn session_id_of(w: &FileWrite<'_>) -> String {
+    w.parsed.session_id.clone().unwrap_or_else(|| {
+        let name = w.session_file.rsplit('/').next().unwrap_or(w.session_file);
+        name.trim_end_matches(".jsonl").to_string()
+    })
+}
+
+/// Replaces the rows of a batch of files in one transaction (group commit:
+/// one WAL flush for many files), recording the rollup work they owe in
+/// `ingest_pending` in that same transaction. Files seen for the first time
+/// have nothing to delete.
+pub fn write_files(conn: &mut Connection, files: &[FileWrite<'_>]) -> anyhow::Result<Vec<Written>> {
     let now = chrono::Utc::now().naive_utc();
-    let mut written = Written::default();
+    let mut written = vec![Written::default(); files.len()];
+    let mut days: BTreeSet<String> = BTreeSet::new();
+    let mut users: BTreeSet<&str> = BTreeSet::new();
     let tx = conn.transaction()?;
-    if let Some(version) = w.usage_version {
-        // Days the old rows covered need their rollups rebuilt too.
+    {
         let mut old_days = tx.prepare(
             "SELECT DISTINCT strftime(CAST(occurred_at AS DATE), '%Y-%m-%d') FROM usage_events WHERE session_file = ?",
         )?;
-        let mut days: BTreeSet<String> = old_days
-            .query_map(params![w.session_file], |r| r.get::<_, String>(0))?
-            .collect::<Result<_, _>>()?;
-        drop(old_days);
-        tx.execute(
-            "DELETE FROM usage_events WHERE session_file = ?",
-            params![w.session_file],
-        )?;
-        tx.execute(
-            "DELETE FROM usage_responses WHERE session_file = ?",
-            params![w.session_file],
-        )?;
-        {
-            let mut app = tx.appender("usage_events")?;
-            for e in &p.events {
+        let mut del_events = tx.prepare("DELETE FROM usage_events WHERE session_file = ?")?;
+        let mut del_responses = tx.prepare("DELETE FROM usage_responses WHERE session_file = ?")?;
+        let mut del_findings = tx.prepare("DELETE FROM session_findings WHERE session_file = ?")?;
+        for w in files {
+            if w.usage_version.is_some() && w.replaces_usage {
+                // Days the old rows covered need their rollups rebuilt too.
+                for d in old_days.query_map(params![w.session_file], |r| r.get::<_, String>(0))? {
+                    days.insert(d?);
+                }
+                del_events.execute(params![w.session_file])?;
+                del_responses.execute(params![w.session_file])?;
+            }
+            if w.failure_scan_version.is_some() && w.replaces_findings {
+                del_findings.execute(params![w.session_file])?;
+            }
+        }
+    }
+    {
+        let mut app = tx.appender("usage_events")?;
+        for (w, n) in files.iter().zip(written.iter_mut()) {
+            let Some(version) = w.usage_version else {
+                continue;
+            };
+            let session_id = session_id_of(w);
+            for e in &w.parsed.events {
                 let at = e.occurred_at_ms.unwrap_or(w.fallback_ms);
-                if !keep(at) {
+                if w.horizon_ms.is_some_and(|h| at < h) {
                     continue;
                 }
                 let t = ts(at);
@@ -152,15 +165,20 @@ pub fn write_file(conn: &mut Connection, w: &FileWrite<'_>) -> anyhow::Result<Wr
                     None::<String>,
                     w.user_id,
                 ])?;
-                written.events += 1;
+                n.events += 1;
             }
-            app.flush()?;
         }
-        {
-            let mut app = tx.appender("usage_responses")?;
-            for r in &p.responses {
+        app.flush()?;
+    }
+    {
+        let mut app = tx.appender("usage_responses")?;
+        for (w, n) in files.iter().zip(written.iter_mut()) {
+            if w.usage_version.is_none() {
+                continue;
+            }
+            for r in &w.parsed.responses {
                 let at = r.first_ts_ms.unwrap_or(w.fallback_ms);
-                if !keep(at) {
+                if w.horizon_ms.is_some_and(|h| at < h) {
                     continue;
                 }
                 app.append_row(params![
@@ -181,88 +199,151 @@ pub fn write_file(conn: &mut Connection, w: &FileWrite<'_>) -> anyhow::Result<Wr
                     r.is_sidechain,
                     true,
                 ])?;
-                written.responses += 1;
+                n.responses += 1;
             }
-            app.flush()?;
         }
-        upsert_summary(&tx, w, &session_id, version)?;
-        mark(&tx, super::usage::PROC_USAGE, w, version, written.events)?;
+        app.flush()?;
+    }
+    {
+        let mut app = tx.appender("session_findings")?;
+        for (w, n) in files.iter().zip(written.iter_mut()) {
+            if w.failure_scan_version.is_none() {
+                continue;
+            }
+            for f in &w.parsed.findings {
+                app.append_row(params![
+                    uuid::Uuid::new_v4().to_string(),
+                    w.session_file,
+                    w.username,
+                    f.finding_type.as_str(),
+                    f.turn_index as i64,
+                    f.severity.as_str(),
+                    f.excerpt,
+                    now,
+                ])?;
+                n.findings += 1;
+            }
+        }
+        app.flush()?;
+    }
+    let mut summaries = Vec::new();
+    let (mut usage_marks, mut scan_marks) = (Vec::new(), Vec::new());
+    for (w, n) in files.iter().zip(&written) {
+        if let Some(version) = w.usage_version {
+            summaries.push((w, version));
+            usage_marks.push((w, version, n.events));
+            users.insert(w.username);
+        }
+        if let Some(version) = w.failure_scan_version {
+            scan_marks.push((w, version, n.findings));
+        }
+    }
+    upsert_summaries(&tx, &summaries)?;
+    mark_many(&tx, PROC_USAGE, &usage_marks)?;
+    mark_many(&tx, PROC_FAILURE_SCAN, &scan_marks)?;
+    {
         let mut pend = tx.prepare("INSERT INTO ingest_pending VALUES (?, ?)")?;
-        pend.execute(params!["user", w.username])?;
+        for u in users {
+            pend.execute(params!["user", u])?;
+        }
         for d in &days {
             pend.execute(params!["day", d])?;
         }
-    }
-    if let Some(version) = w.failure_scan_version {
-        tx.execute(
-            "DELETE FROM session_findings WHERE session_file = ?",
-            params![w.session_file],
-        )?;
-        let mut app = tx.appender("session_findings")?;
-        for f in &p.findings {
-            app.append_row(params![
-                uuid::Uuid::new_v4().to_string(),
-                w.session_file,
-                w.username,
-                f.finding_type.as_str(),
-                f.turn_index as i64,
-                f.severity.as_str(),
-                f.excerpt,
-                now,
-            ])?;
-            written.findings += 1;
-        }
-        app.flush()?;
-        drop(app);
-        mark(&tx, PROC_FAILURE_SCAN, w, version, written.findings)?;
     }
     tx.commit()?;
     Ok(written)
 }
 
-fn mark(
+fn mark_many(
     tx: &Connection,
     processor: &str,
-    w: &FileWrite<'_>,
-    version: i32,
-    items: u64,
+    rows: &[(&FileWrite<'_>, i32, u64)],
 ) -> anyhow::Result<()> {
-    tx.execute(
-        "INSERT INTO session_processor_state
-           (processor_name, session_file, username, processed_at, items_extracted, file_size, file_mtime_ns, processor_version)
-         VALUES (?, ?, ?, now(), ?, ?, ?, ?)
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let now = chrono::Utc::now().naive_utc();
+    {
+        let mut app = tx.appender("ingest_stage_state")?;
+        for (w, version, items) in rows {
+            app.append_row(params![
+                processor,
+                w.session_file,
+                w.username,
+                now,
+                *items as i64,
+                None::<String>,
+                w.size,
+                w.mtime_ns,
+                version
+            ])?;
+        }
+        app.flush()?;
+    }
+    tx.execute_batch(
+        "INSERT INTO session_processor_state SELECT * FROM ingest_stage_state
          ON CONFLICT (processor_name, session_file) DO UPDATE SET
            username = excluded.username, processed_at = excluded.processed_at,
            items_extracted = excluded.items_extracted, file_size = excluded.file_size,
-           file_mtime_ns = excluded.file_mtime_ns, processor_version = excluded.processor_version",
-        params![processor, w.session_file, w.username, items as i64, w.size, w.mtime_ns, version],
+           file_mtime_ns = excluded.file_mtime_ns, processor_version = excluded.processor_version;
+         DELETE FROM ingest_stage_state;",
     )?;
     Ok(())
 }
 
-fn upsert_summary(
-    tx: &Connection,
-    w: &FileWrite<'_>,
-    session_id: &str,
-    version: i32,
-) -> anyhow::Result<()> {
-    let p = w.parsed;
-    let s = p.summary();
-    let started = p.started_at_ms.map(ts);
-    let ended = p.ended_at_ms.map(ts);
-    // Token figures are provisional here: the rebuild sets them from the copies
-    // that win the per-user de-duplication.
-    let own = crate::ingest::parse::Tokens::sum(&p.responses);
-    tx.execute(
-        "INSERT INTO usage_session_summary (
-            session_file, session_id, username, started_at, ended_at, active_seconds, wall_seconds,
-            user_messages, assistant_messages, tool_calls, tool_errors, skill_invocations, subagent_dispatches,
-            mcp_calls, slash_commands, distinct_tools, distinct_skills, primary_model, processor_version,
-            extracted_at, uploaded_at, input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens,
-            user_id, cost_usd, malformed_lines, lines, bytes)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now(),
-                 (SELECT first_uploaded_at FROM session_uploads WHERE session_file = ?),
-                 ?, ?, ?, ?, ?, 0, ?, ?, ?)
+fn upsert_summaries(tx: &Connection, rows: &[(&FileWrite<'_>, i32)]) -> anyhow::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let now = chrono::Utc::now().naive_utc();
+    {
+        // Columns in table order (see migrations/0002_telemetry.sql).
+        let mut app = tx.appender("ingest_stage_summary")?;
+        for (w, version) in rows {
+            let p = w.parsed;
+            let s = p.summary();
+            // Token figures are provisional here: the rebuild sets them from the
+            // copies that win the per-user de-duplication.
+            let own = crate::ingest::parse::Tokens::sum(&p.responses);
+            app.append_row(params![
+                w.session_file,
+                session_id_of(w),
+                w.username,
+                p.started_at_ms.map(ts),
+                p.ended_at_ms.map(ts),
+                p.active_seconds,
+                p.wall_seconds,
+                p.user_prompts as i64,
+                p.assistant_messages as i64,
+                s.tool_calls as i64,
+                s.tool_errors as i64,
+                s.skill_invocations as i64,
+                s.subagent_dispatches as i64,
+                s.mcp_calls as i64,
+                s.slash_commands as i64,
+                s.distinct_tools as i64,
+                s.distinct_skills as i64,
+                p.primary_model,
+                version,
+                now,
+                None::<NaiveDateTime>,
+                own.input as i64,
+                own.output as i64,
+                own.cache_read as i64,
+                own.cache_creation as i64,
+                w.user_id,
+                0.0f64,
+                p.malformed_lines as i64,
+                p.lines as i64,
+                w.size,
+            ])?;
+        }
+        app.flush()?;
+    }
+    tx.execute_batch(
+        "INSERT INTO usage_session_summary
+         SELECT s.* REPLACE (u.first_uploaded_at AS uploaded_at)
+         FROM ingest_stage_summary s LEFT JOIN session_uploads u USING (session_file)
          ON CONFLICT (session_file) DO UPDATE SET
             session_id = excluded.session_id, username = excluded.username, started_at = excluded.started_at,
             ended_at = excluded.ended_at, active_seconds = excluded.active_seconds, wall_seconds = excluded.wall_seconds,
@@ -277,37 +358,8 @@ fn upsert_summary(
             input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
             cache_read_tokens = excluded.cache_read_tokens, cache_creation_tokens = excluded.cache_creation_tokens,
             user_id = excluded.user_id, malformed_lines = excluded.malformed_lines, lines = excluded.lines,
-            bytes = excluded.bytes",
-        params![
-            w.session_file,
-            session_id,
-            w.username,
-            started,
-            ended,
-            p.active_seconds,
-            p.wall_seconds,
-            p.user_prompts as i64,
-            p.assistant_messages as i64,
-            s.tool_calls as i64,
-            s.tool_errors as i64,
-            s.skill_invocations as i64,
-            s.subagent_dispatches as i64,
-            s.mcp_calls as i64,
-            s.slash_commands as i64,
-            s.distinct_tools as i64,
-            s.distinct_skills as i64,
-            p.primary_model,
-            version,
-            w.session_file,
-            own.input as i64,
-            own.output as i64,
-            own.cache_read as i64,
-            own.cache_creation as i64,
-            w.user_id,
-            p.malformed_lines as i64,
-            p.lines as i64,
-            w.size,
-        ],
+            bytes = excluded.bytes;
+         DELETE FROM ingest_stage_summary;",
     )?;
     Ok(())
 }
