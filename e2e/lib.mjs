@@ -223,8 +223,9 @@ export async function newPage(browser, { baseURL } = {}) {
   page.on('pageerror', (err) => problems.console.push(`uncaught: ${err.message} (${page.url()})`));
   page.on('requestfailed', (req) => {
     const why = req.failure()?.errorText || 'failed';
-    // Navigating away aborts whatever the old page still had in flight.
-    if (why === 'net::ERR_ABORTED' && req.resourceType() === 'document') return;
+    // Navigating away aborts whatever the old page still had in flight (its
+    // document, its favicon, …): a cancellation, not a failure.
+    if (why === 'net::ERR_ABORTED') return;
     problems.failed.push(`${req.method()} ${req.url()}: ${why}`);
   });
   page.on('response', (res) => {
