@@ -1,0 +1,87 @@
+//! Audit log latencies (run by `make bench` on a `glassbox synth` data dir):
+//! p50/p95 of the timeline page, KPIs, facets and health over real HTTP, for
+//! the 24 h and the 30-day windows.
+//!
+//! Usage: bench_audit DATA_DIR [ITERATIONS]
+
+use std::time::Instant;
+
+use glassbox::{AppState, Config};
+use serde_json::{json, Value};
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let dir = args.get(1).ok_or_else(|| anyhow::anyhow!("usage: bench_audit DATA_DIR [ITERATIONS]"))?;
+    let n: usize = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(30);
+    let mut config = Config::from_env().map_err(|e| anyhow::anyhow!("{e}"))?;
+    config.data_dir = dir.into();
+    config.session_data_dir = config.data_dir.join("user_sessions");
+    let state = AppState::open(config)?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let router = glassbox::web::router(state.clone());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>()).await;
+    });
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(format!("{base}/auth/token"))
+        .json(&json!({"email": glassbox::synth::DEMO_ADMIN_EMAIL, "password": glassbox::synth::DEMO_PASSWORD}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = token["access_token"].as_str().ok_or_else(|| anyhow::anyhow!("no token: {token}"))?.to_string();
+    let rows: i64 = state.db.connect()?.query_row("SELECT count(*) FROM audit_log", [], |r| r.get(0))?;
+    println!("audit bench: {rows} rows, {n} requests per figure, sequential, release build");
+    println!("{:<34} {:>9} {:>9}   target p95", "fragment", "p50 ms", "p95 ms");
+    for (window, q, target) in [("24h", "since_minutes=1440", 50.0), ("30d", "since_minutes=43200", 250.0)] {
+        for (name, path) in [
+            ("timeline page", format!("/api/admin/activity?{q}&limit=50")),
+            ("timeline page, errors only", format!("/api/admin/activity?{q}&limit=50&result_class=error")),
+            ("kpis (+ previous window)", format!("/api/admin/observability/kpis?{q}")),
+            ("facets", format!("/api/admin/observability/facets?{q}")),
+            ("kpis, one user", format!("/api/admin/observability/kpis?{q}&source=cli")),
+        ] {
+            let mut times = Vec::with_capacity(n);
+            for i in 0..n + 2 {
+                let t = Instant::now();
+                let resp = http.get(format!("{base}{path}")).bearer_auth(&token).send().await?;
+                anyhow::ensure!(resp.status().is_success(), "{path}: {}", resp.status());
+                let _ = resp.bytes().await?;
+                if i >= 2 {
+                    times.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+            }
+            times.sort_by(|a, b| a.total_cmp(b));
+            let p95 = pct(&times, 0.95);
+            println!(
+                "{:<34} {:>9.1} {:>9.1}   < {target} {}",
+                format!("{name} ({window})"),
+                pct(&times, 0.5),
+                p95,
+                if p95 < target { "ok" } else { "MISSED" }
+            );
+        }
+    }
+    // Health is served from a 30 s cache; time what a recompute costs.
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let now = chrono::Utc::now().naive_utc();
+        state
+            .db
+            .run(move |c| glassbox::repo::audit::health_inputs(c, now, &["run_session_processor:usage", "run_session_processor:failure_scan"]))
+            .await?;
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    println!("{:<34} {:>9.1} {:>9.1}   < 50 (uncached recompute)", "health", pct(&times, 0.5), pct(&times, 0.95));
+    Ok(())
+}
