@@ -17,7 +17,9 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let dir = args.get(1).ok_or_else(|| anyhow::anyhow!("usage: bench_audit DATA_DIR [ITERATIONS]"))?;
+    let dir = args
+        .get(1)
+        .ok_or_else(|| anyhow::anyhow!("usage: bench_audit DATA_DIR [ITERATIONS]"))?;
     let n: usize = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(30);
     let mut config = Config::from_env().map_err(|e| anyhow::anyhow!("{e}"))?;
     config.data_dir = dir.into();
@@ -27,7 +29,11 @@ async fn main() -> anyhow::Result<()> {
     let base = format!("http://{}", listener.local_addr()?);
     let router = glassbox::web::router(state.clone());
     tokio::spawn(async move {
-        let _ = axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>()).await;
+        let _ = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await;
     });
     let http = reqwest::Client::new();
     let token: Value = http
@@ -37,22 +43,47 @@ async fn main() -> anyhow::Result<()> {
         .await?
         .json()
         .await?;
-    let token = token["access_token"].as_str().ok_or_else(|| anyhow::anyhow!("no token: {token}"))?.to_string();
-    let rows: i64 = state.db.connect()?.query_row("SELECT count(*) FROM audit_log", [], |r| r.get(0))?;
+    let token = token["access_token"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("no token: {token}"))?
+        .to_string();
+    let rows: i64 = state
+        .db
+        .connect()?
+        .query_row("SELECT count(*) FROM audit_log", [], |r| r.get(0))?;
     println!("audit bench: {rows} rows, {n} requests per figure, sequential, release build");
-    println!("{:<34} {:>9} {:>9}   target p95", "fragment", "p50 ms", "p95 ms");
-    for (window, q, target) in [("24h", "since_minutes=1440", 50.0), ("30d", "since_minutes=43200", 250.0)] {
+    println!(
+        "{:<34} {:>9} {:>9}   target p95",
+        "fragment", "p50 ms", "p95 ms"
+    );
+    for (window, q, target) in [
+        ("24h", "since_minutes=1440", 50.0),
+        ("30d", "since_minutes=43200", 250.0),
+    ] {
         for (name, path) in [
             ("timeline page", format!("/api/admin/activity?{q}&limit=50")),
-            ("timeline page, errors only", format!("/api/admin/activity?{q}&limit=50&result_class=error")),
-            ("kpis (+ previous window)", format!("/api/admin/observability/kpis?{q}")),
+            (
+                "timeline page, errors only",
+                format!("/api/admin/activity?{q}&limit=50&result_class=error"),
+            ),
+            (
+                "kpis (+ previous window)",
+                format!("/api/admin/observability/kpis?{q}"),
+            ),
             ("facets", format!("/api/admin/observability/facets?{q}")),
-            ("kpis, one user", format!("/api/admin/observability/kpis?{q}&source=cli")),
+            (
+                "kpis, one user",
+                format!("/api/admin/observability/kpis?{q}&source=cli"),
+            ),
         ] {
             let mut times = Vec::with_capacity(n);
             for i in 0..n + 2 {
                 let t = Instant::now();
-                let resp = http.get(format!("{base}{path}")).bearer_auth(&token).send().await?;
+                let resp = http
+                    .get(format!("{base}{path}"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await?;
                 anyhow::ensure!(resp.status().is_success(), "{path}: {}", resp.status());
                 let _ = resp.bytes().await?;
                 if i >= 2 {
@@ -77,11 +108,25 @@ async fn main() -> anyhow::Result<()> {
         let now = chrono::Utc::now().naive_utc();
         state
             .db
-            .run(move |c| glassbox::repo::audit::health_inputs(c, now, &["run_session_processor:usage", "run_session_processor:failure_scan"]))
+            .run(move |c| {
+                glassbox::repo::audit::health_inputs(
+                    c,
+                    now,
+                    &[
+                        "run_session_processor:usage",
+                        "run_session_processor:failure_scan",
+                    ],
+                )
+            })
             .await?;
         times.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     times.sort_by(|a, b| a.total_cmp(b));
-    println!("{:<34} {:>9.1} {:>9.1}   < 50 (uncached recompute)", "health", pct(&times, 0.5), pct(&times, 0.95));
+    println!(
+        "{:<34} {:>9.1} {:>9.1}   < 50 (uncached recompute)",
+        "health",
+        pct(&times, 0.5),
+        pct(&times, 0.95)
+    );
     Ok(())
 }

@@ -367,22 +367,28 @@ pub fn round4(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
 }
 
-/// The KPIs of the filter's window.
+/// The KPIs of the filter's window. p95 is exact: read from the histogram of
+/// durations (`GROUP BY duration_ms`, cheap) rather than `quantile_disc`,
+/// which sorts every value (about ten times slower over 30 days).
 pub fn kpis(conn: &Connection, filter: &AuditFilter) -> anyhow::Result<Kpis> {
     let w = filter.where_clause();
     let sql = format!(
         "SELECT count(*),
                 count(DISTINCT user_id) FILTER (WHERE user_id IS NOT NULL AND source NOT IN ('scheduler', 'system')),
                 count(*) FILTER (WHERE result_class = 'error'),
-                quantile_disc(duration_ms, 0.95),
                 count(duration_ms)
          FROM audit_log WHERE {}",
         w.sql()
     );
-    let (total, users, errors, p95, with_duration): (i64, i64, i64, Option<i64>, i64) = conn
-        .query_row(&sql, params_from_iter(w.args().iter()), |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+    let (total, users, errors, with_duration): (i64, i64, i64, i64) =
+        conn.query_row(&sql, params_from_iter(w.args().iter()), |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })?;
+    let p95 = if with_duration == 0 {
+        None
+    } else {
+        p95_from_histogram(conn, &w, with_duration)?
+    };
     let ratio = |n: i64| {
         if total == 0 {
             0.0
@@ -400,26 +406,59 @@ pub fn kpis(conn: &Connection, filter: &AuditFilter) -> anyhow::Result<Kpis> {
     })
 }
 
+/// The 95th percentile of `duration_ms` (the lowest value with at least 95 %
+/// of the rows at or below it: `quantile_disc`'s definition), from the exact
+/// histogram of distinct durations.
+fn p95_from_histogram(conn: &Connection, w: &Where, n: i64) -> anyhow::Result<Option<i64>> {
+    let sql = format!(
+        "SELECT duration_ms, count(*) FROM audit_log WHERE {} AND duration_ms IS NOT NULL GROUP BY 1 ORDER BY 1",
+        w.sql()
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query(params_from_iter(w.args().iter()))?;
+    // Nearest rank, as DuckDB's quantile_disc: the first value whose
+    // cumulative count reaches ceil(0.95 * n) (checked against it in tests).
+    let target = ((n as f64 * 0.95).ceil() as i64).max(1);
+    let mut seen = 0i64;
+    while let Some(r) = rows.next()? {
+        let (v, c): (i64, i64) = (r.get(0)?, r.get(1)?);
+        seen += c;
+        if seen >= target {
+            return Ok(Some(v));
+        }
+    }
+    Ok(None)
+}
+
 /// The KPIs of the window and of the window of equal length just before it
 /// (`None` when the filter has no lower bound).
 pub fn kpis_with_previous(
     conn: &Connection,
     filter: &AuditFilter,
 ) -> anyhow::Result<(Kpis, Option<Kpis>)> {
-    let current = kpis(conn, filter)?;
-    let previous = match filter.effective_since() {
-        Some(since) => {
-            let until = filter.until.unwrap_or_else(now);
-            let len = until - since;
-            let prev = AuditFilter {
-                since: Some(since - len),
-                until: Some(since),
-                ..filter.clone()
-            };
-            Some(kpis(conn, &prev)?)
+    let previous_filter = filter.effective_since().map(|since| {
+        let until = filter.until.unwrap_or_else(now);
+        let len = until - since;
+        AuditFilter {
+            since: Some(since - len),
+            until: Some(since),
+            ..filter.clone()
         }
-        None => None,
-    };
+    });
+    // The two windows are independent scans: run them side by side.
+    let other = conn.try_clone()?;
+    let (current, previous) = std::thread::scope(|s| {
+        let pf = previous_filter.as_ref();
+        // Move the clone in: a Connection is Send, not Sync.
+        let prev = s.spawn(move || pf.map(|f| kpis(&other, f)).transpose());
+        let current = kpis(conn, filter);
+        (
+            current,
+            prev.join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("KPI thread panicked"))),
+        )
+    });
+    let (current, previous) = (current?, previous?);
     Ok((current, previous))
 }
 
@@ -747,6 +786,37 @@ fn string_at(col: &dyn Array, row: usize) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_histogram_p95_equals_quantile_disc() {
+        let db = crate::db::Db::open_in_memory().unwrap();
+        let c = db.connect().unwrap();
+        for (n, modulo) in [
+            (1, 7),
+            (2, 5),
+            (19, 3),
+            (20, 1000),
+            (1000, 37),
+            (12345, 5000),
+        ] {
+            c.execute_batch("DELETE FROM audit_log").unwrap();
+            c.execute_batch(&format!(
+                "INSERT INTO audit_log (id, action, duration_ms, result_class, source)
+                 SELECT i::VARCHAR, 'x', CASE WHEN i % 11 = 0 THEN NULL ELSE (hash(i) % {modulo})::INTEGER END, 'none', 'system'
+                 FROM range({n}) t(i)"
+            ))
+            .unwrap();
+            let want: Option<i64> = c
+                .query_row(
+                    "SELECT quantile_disc(duration_ms, 0.95) FROM audit_log",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            let got = kpis(&c, &AuditFilter::default()).unwrap().p95_duration_ms;
+            assert_eq!(got, want, "n={n} modulo={modulo}");
+        }
+    }
+
     use super::*;
     use crate::db::Db;
 
