@@ -82,9 +82,8 @@ pub struct PageParams {
 /// (then it needs the whole page).
 fn wants_fragment(h: &HeaderMap) -> bool {
     h.get("hx-request").is_some_and(|v| v == "true")
-        && !h
-            .get("hx-history-restore-request")
-            .is_some_and(|v| v == "true")
+        && h.get("hx-history-restore-request")
+            .is_none_or(|v| v != "true")
 }
 
 /// The raw value of each filter parameter ("" when absent), for the form.
