@@ -71,6 +71,11 @@ impl Templates {
     }
 }
 
+/// 1234567 → "1,234,567" (the `thousands` filter).
+pub fn thousands(n: i64) -> String {
+    filters::thousands(n.into())
+}
+
 /// Any serializable value as a template value.
 pub fn ser<T: serde::Serialize>(v: &T) -> Value {
     Value::from(minijinja::value::Serde(v))
@@ -91,7 +96,8 @@ mod filters {
     use minijinja::Value;
 
     fn parse(v: &Value) -> Option<NaiveDateTime> {
-        let s = v.as_str()?;
+        // `isotime::format` ends in `Z`; naive strings do not.
+        let s = v.as_str()?.trim_end_matches('Z');
         NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
             .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f"))
             .ok()

@@ -47,4 +47,106 @@
     t.textContent = "Could not reach the server. Check your connection and try again.";
     box.appendChild(t); setTimeout(function () { t.remove(); }, 8000);
   });
+
+  // ---- Audit log page ----
+  // The 30 s auto-refresh polls only while the box is ticked (and htmx's
+  // trigger filter also checks that the tab is visible).
+  window.autoRefreshOn = function () {
+    var box = document.getElementById("auto-refresh");
+    return !!(box && box.checked);
+  };
+  document.addEventListener("DOMContentLoaded", function () {
+    var box = document.getElementById("auto-refresh");
+    if (!box) return;
+    try { box.checked = localStorage.getItem("glassbox.autoRefresh") === "1"; } catch (_) { /* private mode */ }
+    box.addEventListener("change", function () {
+      try { localStorage.setItem("glassbox.autoRefresh", box.checked ? "1" : "0"); } catch (_) { /* ignore */ }
+    });
+  });
+
+  // The filter form sends only the filters that are set, so URLs stay short.
+  document.addEventListener("htmx:configRequest", function (e) {
+    if (e.detail.verb !== "get" || !e.detail.elt || e.detail.elt.id !== "filters") return;
+    var fd = e.detail.formData;
+    if (!fd) return;
+    Array.from(new Set(Array.from(fd.keys()))).forEach(function (k) {
+      if (fd.getAll(k).every(function (v) { return v === ""; })) fd.delete(k);
+    });
+  });
+
+  // Custom range: datetime-local inputs (the viewer's zone) mirror hidden
+  // since/until fields that carry UTC ISO 8601.
+  function pad(n) { return String(n).padStart(2, "0"); }
+  function toLocalInput(iso) {
+    var d = new Date(iso);
+    if (isNaN(d)) return "";
+    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + "T" + pad(d.getHours()) + ":" + pad(d.getMinutes());
+  }
+  function fillRange(root) {
+    var box = (root && root.id === "filter-fields") ? root : document.getElementById("filter-fields");
+    if (!box) return;
+    [["f-since-local", "f-since", "windowSince"], ["f-until-local", "f-until", "windowUntil"]].forEach(function (x) {
+      var local = document.getElementById(x[0]), hidden = document.getElementById(x[1]);
+      if (local && hidden) local.value = toLocalInput(hidden.value || box.dataset[x[2]] || "");
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { fillRange(); });
+  document.addEventListener("htmx:afterSettle", function () { fillRange(); });
+  document.addEventListener("htmx:oobAfterSwap", function () { fillRange(); });
+  // Capture phase: runs before htmx reads the form on the bubbling "change".
+  document.addEventListener("change", function (e) {
+    var t = e.target;
+    if (t.matches && t.matches("input[type=datetime-local][data-utc]")) {
+      var hidden = document.getElementById(t.dataset.utc);
+      var d = t.value ? new Date(t.value) : null;
+      if (hidden) hidden.value = d && !isNaN(d) ? d.toISOString() : "";
+      var range = document.getElementById("f-range");
+      if (range) range.value = "";
+    } else if (t.id === "f-range") {
+      var since = document.getElementById("f-since"), until = document.getElementById("f-until");
+      var box = document.getElementById("filter-fields");
+      if (t.value === "") {
+        // "Custom" starts from the window on screen.
+        if (since && !since.value && box) since.value = box.dataset.windowSince || "";
+        if (until && !until.value && box) until.value = box.dataset.windowUntil || "";
+      } else {
+        if (since) since.value = "";
+        if (until) until.value = "";
+      }
+    }
+  }, true);
+
+  // Active-users card: focus (and open) the user facet select.
+  document.addEventListener("click", function (e) {
+    var card = e.target.closest("[data-focus]");
+    if (card) {
+      var sel = document.getElementById(card.dataset.focus);
+      if (sel) {
+        e.preventDefault();
+        sel.scrollIntoView({ block: "center" });
+        sel.focus();
+        try { if (sel.showPicker) sel.showPicker(); } catch (_) { /* needs a user gesture in some browsers */ }
+      }
+    }
+    var close = e.target.closest("[data-close-panel]");
+    if (close) {
+      var panel = document.getElementById("panel");
+      if (panel) panel.innerHTML = "";
+    }
+  });
+  document.addEventListener("keydown", function (e) {
+    if (e.key === "Escape") {
+      var panel = document.getElementById("panel");
+      if (panel && panel.innerHTML) panel.innerHTML = "";
+    }
+  });
+  // The side panel takes focus when it opens, for keyboard users.
+  document.addEventListener("htmx:afterSwap", function (e) {
+    if (e.target.id === "panel") {
+      var h = e.target.querySelector("h2");
+      var closeBtn = e.target.querySelector("[data-close-panel]");
+      if (closeBtn) closeBtn.focus();
+      else if (h) h.focus();
+    }
+  });
 })();

@@ -285,6 +285,118 @@ fn json_col(s: Option<String>) -> Option<Value> {
     s.map(|s| serde_json::from_str(&s).unwrap_or(Value::String(s)))
 }
 
+/// The `audit_log` columns of an [`AuditRow`], in its field order (JSON as text).
+const ROW_COLUMNS: &str =
+    "id, timestamp, user_id, action, resource, CAST(params AS VARCHAR) AS params, result,
+           duration_ms, CAST(params_before AS VARCHAR) AS params_before, client_ip, client_kind,
+           correlation_id, event_id, CAST(result_class AS VARCHAR) AS result_class,
+           CAST(source AS VARCHAR) AS source";
+
+/// One row selected as [`ROW_COLUMNS`] followed by the user's email and name.
+fn row_from(r: &duckdb::Row<'_>) -> duckdb::Result<AuditRow> {
+    Ok(AuditRow {
+        id: r.get(0)?,
+        timestamp: r.get(1)?,
+        user_id: r.get(2)?,
+        action: r.get(3)?,
+        resource: r.get(4)?,
+        params: json_col(r.get(5)?),
+        result: r.get(6)?,
+        duration_ms: r.get(7)?,
+        params_before: json_col(r.get(8)?),
+        client_ip: r.get(9)?,
+        client_kind: r.get(10)?,
+        correlation_id: r.get(11)?,
+        event_id: r.get(12)?,
+        result_class: r.get(13)?,
+        source: r.get(14)?,
+        user_email: r.get(15)?,
+        user_name: r.get(16)?,
+    })
+}
+
+/// One row by id, with the user's email and name.
+pub fn by_id(conn: &Connection, id: &str) -> anyhow::Result<Option<AuditRow>> {
+    let sql = format!(
+        "WITH one AS (SELECT {ROW_COLUMNS} FROM audit_log WHERE id = ?)
+         SELECT one.*, u.email, u.name FROM one LEFT JOIN users u ON u.id = one.user_id"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query_map([id], row_from)?;
+    Ok(rows.next().transpose()?)
+}
+
+/// The columns the timeline can be sorted by besides time (a whitelist: the
+/// SQL of each is fixed here, never taken from the request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Action,
+    User,
+    Result,
+    Source,
+    Duration,
+}
+
+impl SortKey {
+    pub const ALL: [(&'static str, SortKey); 5] = [
+        ("action", SortKey::Action),
+        ("user", SortKey::User),
+        ("result", SortKey::Result),
+        ("source", SortKey::Source),
+        ("duration", SortKey::Duration),
+    ];
+
+    pub fn parse(s: &str) -> Option<SortKey> {
+        Self::ALL.iter().find(|(n, _)| *n == s).map(|(_, k)| *k)
+    }
+
+    fn expr(self) -> &'static str {
+        match self {
+            SortKey::Action => "audit_log.action",
+            SortKey::User => {
+                "coalesce((SELECT users.email FROM users WHERE users.id = audit_log.user_id), audit_log.user_id)"
+            }
+            SortKey::Result => "audit_log.result",
+            SortKey::Source => "CAST(audit_log.source AS VARCHAR)",
+            SortKey::Duration => "audit_log.duration_ms",
+        }
+    }
+}
+
+/// An offset page of the filtered rows sorted by `key` (ties newest first;
+/// NULLs last either way).
+pub fn query_sorted(
+    conn: &Connection,
+    filter: &AuditFilter,
+    key: SortKey,
+    descending: bool,
+    offset: usize,
+    limit: usize,
+) -> anyhow::Result<Vec<AuditRow>> {
+    let w = filter.where_clause();
+    let dir = if descending { "DESC" } else { "ASC" };
+    // The page's ids first (narrow columns), then their full rows.
+    let sql = format!(
+        "WITH ids AS (
+           SELECT id, timestamp, {} AS k FROM audit_log WHERE {}
+           ORDER BY k {dir} NULLS LAST, timestamp DESC, id DESC LIMIT ? OFFSET ?),
+         f AS (SELECT {ROW_COLUMNS} FROM audit_log WHERE id IN (SELECT id FROM ids))
+         SELECT f.*, u.email, u.name FROM f JOIN ids ON ids.id = f.id
+         LEFT JOIN users u ON u.id = f.user_id
+         ORDER BY ids.k {dir} NULLS LAST, f.timestamp DESC, f.id DESC",
+        key.expr(),
+        w.sql()
+    );
+    let mut args = w.args().to_vec();
+    args.push(DbValue::BigInt(limit as i64));
+    args.push(DbValue::BigInt(offset as i64));
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt
+        .query_map(params_from_iter(args.iter()), row_from)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
 /// A page of rows, newest first, keyset-paged on (timestamp, id) so equal
 /// timestamps neither repeat nor vanish between pages.
 pub fn query(
@@ -302,10 +414,7 @@ pub fn query(
     }
     let sql = format!(
         "WITH page AS (
-           SELECT id, timestamp, user_id, action, resource, CAST(params AS VARCHAR) AS params, result,
-                  duration_ms, CAST(params_before AS VARCHAR) AS params_before, client_ip, client_kind,
-                  correlation_id, event_id, CAST(result_class AS VARCHAR) AS result_class,
-                  CAST(source AS VARCHAR) AS source
+           SELECT {ROW_COLUMNS}
            FROM audit_log WHERE {} ORDER BY timestamp DESC, id DESC LIMIT ?)
          SELECT page.*, u.email, u.name FROM page LEFT JOIN users u ON u.id = page.user_id
          ORDER BY page.timestamp DESC, page.id DESC",
@@ -315,27 +424,7 @@ pub fn query(
     args.push(DbValue::BigInt(limit as i64 + 1));
     let mut stmt = conn.prepare(&sql)?;
     let mut rows = stmt
-        .query_map(params_from_iter(args.iter()), |r| {
-            Ok(AuditRow {
-                id: r.get(0)?,
-                timestamp: r.get(1)?,
-                user_id: r.get(2)?,
-                action: r.get(3)?,
-                resource: r.get(4)?,
-                params: json_col(r.get(5)?),
-                result: r.get(6)?,
-                duration_ms: r.get(7)?,
-                params_before: json_col(r.get(8)?),
-                client_ip: r.get(9)?,
-                client_kind: r.get(10)?,
-                correlation_id: r.get(11)?,
-                event_id: r.get(12)?,
-                result_class: r.get(13)?,
-                source: r.get(14)?,
-                user_email: r.get(15)?,
-                user_name: r.get(16)?,
-            })
-        })?
+        .query_map(params_from_iter(args.iter()), row_from)?
         .collect::<Result<Vec<_>, _>>()?;
     let next_cursor = if rows.len() > limit {
         rows.truncate(limit);

@@ -53,36 +53,41 @@ pub const MAX_VIEWS_PER_USER: i64 = 100;
 /// Every query parameter the audit endpoints know, as sent; each endpoint
 /// validates the ones it uses. Blank values count as absent (HTML forms send
 /// them for "any").
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct Params {
-    since_minutes: Option<String>,
-    since: Option<String>,
-    until: Option<String>,
-    user_id: Option<String>,
-    action: Option<String>,
-    action_prefix: Option<String>,
-    resource: Option<String>,
-    resource_prefix: Option<String>,
-    result_pattern: Option<String>,
-    result_class: Option<String>,
-    source: Option<String>,
-    correlation_id: Option<String>,
-    q: Option<String>,
-    include_self_reads: Option<String>,
-    min_duration_ms: Option<String>,
-    cursor_ts: Option<String>,
-    cursor_id: Option<String>,
-    limit: Option<String>,
-    status: Option<String>,
-    format: Option<String>,
+    pub since_minutes: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub user_id: Option<String>,
+    pub action: Option<String>,
+    pub action_prefix: Option<String>,
+    pub resource: Option<String>,
+    pub resource_prefix: Option<String>,
+    pub result_pattern: Option<String>,
+    pub result_class: Option<String>,
+    pub source: Option<String>,
+    pub correlation_id: Option<String>,
+    pub q: Option<String>,
+    pub include_self_reads: Option<String>,
+    pub min_duration_ms: Option<String>,
+    pub cursor_ts: Option<String>,
+    pub cursor_id: Option<String>,
+    pub limit: Option<String>,
+    pub status: Option<String>,
+    pub format: Option<String>,
 }
 
-fn present(v: &Option<String>) -> Option<&str> {
+pub(crate) fn present(v: &Option<String>) -> Option<&str> {
     v.as_deref().filter(|s| !s.trim().is_empty())
 }
 
-fn int_param(name: &str, v: &Option<String>, min: i64, max: i64) -> AppResult<Option<i64>> {
+pub(crate) fn int_param(
+    name: &str,
+    v: &Option<String>,
+    min: i64,
+    max: i64,
+) -> AppResult<Option<i64>> {
     let Some(s) = present(v) else {
         return Ok(None);
     };
@@ -270,7 +275,7 @@ pub fn parse_filter(p: &Params, now: NaiveDateTime) -> AppResult<Parsed> {
 }
 
 /// `cursor_ts` + `cursor_id`, both or neither; one that does not decode is a 422.
-fn parse_cursor(p: &Params) -> AppResult<Option<Cursor>> {
+pub(crate) fn parse_cursor(p: &Params) -> AppResult<Option<Cursor>> {
     match (present(&p.cursor_ts), present(&p.cursor_id)) {
         (None, None) => Ok(None),
         (Some(_), None) => Err(AppError::unprocessable(
@@ -298,13 +303,13 @@ fn parse_cursor(p: &Params) -> AppResult<Option<Cursor>> {
     }
 }
 
-fn now() -> NaiveDateTime {
+pub(crate) fn now() -> NaiveDateTime {
     chrono::Utc::now().naive_utc()
 }
 
 /// Writes an `activity.read` row unless the same actor read the same
 /// filters within the last 60 s (SPEC §4).
-async fn audit_read(
+pub(crate) async fn audit_read(
     state: &AppState,
     meta: &RequestMeta,
     admin: &RequireAdmin,
@@ -427,7 +432,7 @@ async fn sync(
 
 /// The health report, from the shared cache when it is younger than 30 s;
 /// `true` when this call computed it.
-async fn cached_health(state: &AppState) -> AppResult<(HealthReport, bool)> {
+pub(crate) async fn cached_health(state: &AppState) -> AppResult<(HealthReport, bool)> {
     let mut slot = state.activity.health.lock().await;
     if let Some((at, report)) = slot.as_ref() {
         if at.elapsed() < HEALTH_TTL {
@@ -641,7 +646,19 @@ async fn save_view(
     admin: RequireAdmin,
     Json(body): Json<ViewBody>,
 ) -> AppResult<AxumJson<views::View>> {
-    let name = body.name.unwrap_or_default().trim().to_string();
+    let view = store_view(&state, admin.id(), body.name, body.query).await?;
+    Ok(AxumJson(view))
+}
+
+/// Validates and saves (or replaces, by name) one of the user's views: the
+/// API and the page's form share these rules.
+pub(crate) async fn store_view(
+    state: &AppState,
+    user_id: &str,
+    name: Option<String>,
+    query: Option<Value>,
+) -> AppResult<views::View> {
+    let name = name.unwrap_or_default().trim().to_string();
     if name.is_empty() {
         return Err(AppError::unprocessable("name: must not be empty"));
     }
@@ -650,7 +667,7 @@ async fn save_view(
             "name: at most {MAX_VIEW_NAME} characters"
         )));
     }
-    let query = match body.query {
+    let query = match query {
         Some(q @ Value::Object(_)) => q,
         _ => return Err(AppError::unprocessable("query: must be a JSON object")),
     };
@@ -660,8 +677,8 @@ async fn save_view(
             MAX_VIEW_QUERY_BYTES / 1024
         )));
     }
-    let uid = admin.id().to_string();
-    let view = state
+    let uid = user_id.to_string();
+    state
         .db
         .run(move |c| {
             if views::by_name(c, &uid, &name)?.is_none()
@@ -673,8 +690,7 @@ async fn save_view(
             }
             Ok(Ok(views::upsert(c, &uid, &name, &query)?))
         })
-        .await??;
-    Ok(AxumJson(view))
+        .await?
 }
 
 async fn delete_view(

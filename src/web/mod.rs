@@ -1,6 +1,7 @@
 //! HTTP: one router per page or API family, merged here with the shared layers.
 
 pub mod activity;
+pub mod activity_page;
 pub mod assets;
 pub mod auth;
 pub mod extract;
@@ -45,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .merge(me::router())
         .merge(users::router())
         .merge(activity::router())
+        .merge(activity_page::router())
         .merge(producers::router())
         .merge(pages::router())
         .merge(ops::router())

@@ -28,7 +28,6 @@ pub fn router() -> Router<AppState> {
             "/admin/usage",
             get(|| async { Redirect::permanent("/admin/telemetry") }),
         )
-        .route("/admin/activity", get(section))
         .route("/admin/telemetry", get(section))
         .route("/admin/sessions", get(section))
         .route("/admin/feedback", get(section))
@@ -50,7 +49,6 @@ async fn section(
     uri: Uri,
 ) -> AppResult<Html<String>> {
     let (nav, title) = match uri.path() {
-        "/admin/activity" => ("activity", "Audit log"),
         "/admin/telemetry" => ("telemetry", "Telemetry"),
         "/admin/sessions" => ("sessions", "Sessions"),
         _ => ("feedback", "Feedback"),

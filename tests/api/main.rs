@@ -1,6 +1,7 @@
 //! One integration binary: real servers on loopback, real DuckDB files.
 
 mod activity;
+mod activity_page;
 mod auth;
 mod cli;
 mod helpers;
