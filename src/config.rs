@@ -18,6 +18,8 @@ pub struct Config {
     pub admin_password: Option<String>,
     pub jwt_secret: Option<String>,
     pub upload_max_mb: u64,
+    /// Input per ingest transaction (group commit), in MB.
+    pub ingest_batch_mb: u64,
     pub duckdb_memory_limit: String,
     pub duckdb_threads: usize,
     pub usage_events_retention_days: u32,
@@ -170,6 +172,14 @@ impl Config {
         if upload_max_mb == 0 {
             return Err(bad("GLASSBOX_UPLOAD_MAX_MB", "must be at least 1"));
         }
+        let ingest_batch_mb: u64 = env.parse(
+            "GLASSBOX_INGEST_BATCH_MB",
+            256,
+            "a whole number of megabytes",
+        )?;
+        if ingest_batch_mb == 0 {
+            return Err(bad("GLASSBOX_INGEST_BATCH_MB", "must be at least 1"));
+        }
         let duckdb_memory_limit = env
             .get("GLASSBOX_DUCKDB_MEMORY_LIMIT")
             .unwrap_or_else(|| "2GB".into());
@@ -219,6 +229,7 @@ impl Config {
             admin_password,
             jwt_secret,
             upload_max_mb,
+            ingest_batch_mb,
             duckdb_memory_limit,
             duckdb_threads,
             usage_events_retention_days: env.parse(

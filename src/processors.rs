@@ -32,6 +32,7 @@ pub async fn run(
         state.config.usage_events_retention_days,
     );
     let threads = state.config.duckdb_threads.max(1);
+    let batch_bytes = (state.config.ingest_batch_mb as i64) << 20;
     let result = state
         .db
         .run(move |c| {
@@ -39,6 +40,7 @@ pub async fn run(
                 c,
                 &RunOptions {
                     session_dir: &session_dir,
+                    batch_bytes,
                     prices: &prices,
                     retention_days: retention,
                     processors: which,

@@ -300,6 +300,7 @@ pub fn demo(
         &mut conn,
         &crate::ingest::runner::RunOptions {
             session_dir,
+            batch_bytes: 256 << 20,
             prices,
             retention_days: 0,
             processors: crate::ingest::runner::Processors::ALL,

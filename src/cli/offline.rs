@@ -249,6 +249,7 @@ pub fn ingest(config: Config, processor: &str, as_json: bool) -> anyhow::Result<
         &mut conn,
         &RunOptions {
             session_dir: &config.session_data_dir,
+            batch_bytes: (config.ingest_batch_mb as i64) << 20,
             prices: &prices,
             retention_days: config.usage_events_retention_days,
             processors: which,

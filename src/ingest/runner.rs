@@ -56,6 +56,8 @@ impl Processors {
 
 pub struct RunOptions<'a> {
     pub session_dir: &'a Path,
+    /// Input per transaction (group commit); a crash redoes at most this much.
+    pub batch_bytes: i64,
     pub prices: &'a Prices,
     pub retention_days: u32,
     pub processors: Processors,
@@ -211,9 +213,8 @@ fn parse_file(path: &Path) -> std::io::Result<ParsedFile> {
     }
 }
 
-/// A batch is committed at this much input …
-const BATCH_BYTES: i64 = 256 * 1024 * 1024;
-/// … or this many files, whichever comes first.
+/// A batch is committed at `RunOptions::batch_bytes` of input (default 256 MB,
+/// GLASSBOX_INGEST_BATCH_MB) or this many files, whichever comes first.
 const BATCH_FILES: usize = 2000;
 /// Parsed files waiting for the writer, at most.
 const PARSED_AHEAD: usize = 1024;
@@ -373,7 +374,7 @@ pub fn run(conn: &mut Connection, opts: &RunOptions<'_>) -> anyhow::Result<RunRe
                             .push(format!("{}: {e}", work[i].0.session_file()));
                     }
                 }
-                if batch_bytes >= BATCH_BYTES || batch.len() >= BATCH_FILES {
+                if batch_bytes >= opts.batch_bytes || batch.len() >= BATCH_FILES {
                     write_batch(conn, &work, &batch, &ctx, &mut report);
                     batch.clear();
                     batch_bytes = 0;

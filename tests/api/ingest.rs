@@ -29,11 +29,21 @@ pub fn fixture_corpus() -> (tempfile::TempDir, PathBuf) {
 }
 
 fn ingest(db: &Db, sessions: &Path, processors: Processors) -> runner::RunReport {
+    ingest_in_batches(db, sessions, processors, 256 << 20)
+}
+
+fn ingest_in_batches(
+    db: &Db,
+    sessions: &Path,
+    processors: Processors,
+    batch_bytes: i64,
+) -> runner::RunReport {
     let mut conn = db.connect().unwrap();
     runner::run(
         &mut conn,
         &RunOptions {
             session_dir: sessions,
+            batch_bytes,
             prices: &Prices::default(),
             retention_days: 0,
             processors,
@@ -249,4 +259,25 @@ fn garbage_binary_and_empty_files_are_skipped_and_the_others_still_processed() {
         ),
         1
     );
+}
+
+#[test]
+fn one_file_per_transaction_gives_the_same_figures() {
+    let (dir, sessions) = fixture_corpus();
+    let db = Db::open(&dir.path().join("glassbox.duckdb"), &DbOptions::default()).unwrap();
+    let report = ingest_in_batches(&db, &sessions, Processors::ALL, 1);
+    assert_eq!(report.files_changed, 17);
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("EXPECTED.json")).unwrap())
+            .unwrap();
+    let failures = crate::manifest_check::compare(&db.connect().unwrap(), &expected, |f| {
+        format!("{USER_DIR}/{}", f["path"].as_str().unwrap())
+    });
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let staged = db
+        .connect()
+        .unwrap()
+        .query_row("SELECT (SELECT count(*) FROM ingest_stage_summary) + (SELECT count(*) FROM ingest_stage_state)", [], |r| r.get::<_, i64>(0))
+        .unwrap();
+    assert_eq!(staged, 0, "staging tables are empty outside a write");
 }
