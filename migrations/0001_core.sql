@@ -64,7 +64,10 @@ CREATE TABLE audit_log (
     -- glassbox additions: producer idempotency id and write-time classifications.
     event_id VARCHAR,
     result_class result_class NOT NULL,
-    source audit_source NOT NULL
+    source audit_source NOT NULL,
+    -- The resource up to and including its first ':' (`table:`), for the
+    -- resource facet: computing it per row made 30-day facets twice as slow.
+    resource_prefix VARCHAR
 );
 
 CREATE TABLE sync_history (

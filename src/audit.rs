@@ -51,6 +51,17 @@ pub fn classify_source(
     }
 }
 
+/// `table:orders` → `table:`; a resource without `:` has no prefix.
+pub fn resource_prefix(resource: Option<&str>) -> Option<&str> {
+    let r = resource?;
+    r.find(':').map(|i| &r[..=i])
+}
+
+/// The same rule as SQL (see [`resource_prefix`]).
+pub fn resource_prefix_sql(resource: &str) -> String {
+    format!("CASE WHEN strpos({resource}, ':') > 0 THEN substr({resource}, 1, strpos({resource}, ':')) END")
+}
+
 pub fn is_scheduler_action(action: &str) -> bool {
     action.starts_with("run_")
         || action.starts_with("maintenance.")
@@ -166,6 +177,10 @@ impl AuditEvent {
             &self.action,
             self.user_id.as_deref(),
         )
+    }
+
+    pub fn resource_prefix(&self) -> Option<&str> {
+        resource_prefix(self.resource.as_deref())
     }
 }
 
@@ -283,6 +298,23 @@ mod tests {
             (None, "auth.login", Some("u")),
             (Some(""), "x", None),
         ];
+        for r in [
+            None,
+            Some("table:orders"),
+            Some("plain"),
+            Some(":x"),
+            Some("a:b:c"),
+            Some("é:ü"),
+        ] {
+            let got: Option<String> = c
+                .query_row(
+                    &format!("SELECT {}", resource_prefix_sql("$1")),
+                    [r],
+                    |row| row.get(0),
+                )
+                .unwrap();
+            assert_eq!(got.as_deref(), resource_prefix(r), "{r:?}");
+        }
         for (k, a, u) in cases {
             let sql = format!("SELECT {}", source_sql("$1", "$2", "$3"));
             let got: String = c

@@ -210,6 +210,7 @@ fn make_audit(conn: &Connection, user_ids: &[String], rows: u64, days: u32) -> a
              {tables}[1 + (hash(i, 't') % 10)::INTEGER] AS tbl
            FROM shaped
          )
+         , final AS (
          SELECT
            format('{{:08x}}-{{:04x}}-7{{:03x}}-{{:04x}}-{{:012x}}',
                   (epoch_ms(ts) // 65536)::BIGINT, (epoch_ms(ts) % 65536)::BIGINT,
@@ -239,7 +240,8 @@ fn make_audit(conn: &Connection, user_ids: &[String], rows: u64, days: u32) -> a
            NULL AS event_id,
            ({rc})::result_class AS result_class,
            ({src})::audit_source AS source
-         FROM rowsx",
+         FROM rowsx)
+         SELECT *, {prefix} FROM final",
         // Jitter stays below the step, so row order is time order and the
         // insert needs no sort (range() output keeps its order).
         step_us = (days as f64 * 86_400_000_000.0 / rows as f64).max(1.0),
@@ -247,6 +249,7 @@ fn make_audit(conn: &Connection, user_ids: &[String], rows: u64, days: u32) -> a
         n_actions = weighted.len(),
         n_users = user_ids.len(),
         rc = result_class_sql("result"),
+        prefix = crate::audit::resource_prefix_sql("resource"),
         src = source_sql("client_kind", "action", "user_id"),
     );
     conn.execute_batch(&sql)

@@ -23,8 +23,8 @@ pub fn log(conn: &Connection, e: &AuditEvent) -> anyhow::Result<String> {
         .unwrap_or_else(|| chrono::Utc::now().naive_utc());
     conn.execute(
         "INSERT INTO audit_log (id, timestamp, user_id, action, resource, params, result, duration_ms,
-            params_before, client_ip, client_kind, correlation_id, event_id, result_class, source)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            params_before, client_ip, client_kind, correlation_id, event_id, result_class, source, resource_prefix)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         params![
             id,
             ts,
@@ -41,6 +41,7 @@ pub fn log(conn: &Connection, e: &AuditEvent) -> anyhow::Result<String> {
             e.event_id,
             e.result_class(),
             e.source(),
+            e.resource_prefix(),
         ],
     )?;
     Ok(id)
@@ -271,6 +272,7 @@ pub struct AuditRow {
     pub event_id: Option<String>,
     pub result_class: String,
     pub source: String,
+    pub resource_prefix: Option<String>,
     pub user_email: Option<String>,
     pub user_name: Option<String>,
 }
@@ -290,7 +292,7 @@ const ROW_COLUMNS: &str =
     "id, timestamp, user_id, action, resource, CAST(params AS VARCHAR) AS params, result,
            duration_ms, CAST(params_before AS VARCHAR) AS params_before, client_ip, client_kind,
            correlation_id, event_id, CAST(result_class AS VARCHAR) AS result_class,
-           CAST(source AS VARCHAR) AS source";
+           CAST(source AS VARCHAR) AS source, resource_prefix";
 
 /// One row selected as [`ROW_COLUMNS`] followed by the user's email and name.
 fn row_from(r: &duckdb::Row<'_>) -> duckdb::Result<AuditRow> {
@@ -310,8 +312,9 @@ fn row_from(r: &duckdb::Row<'_>) -> duckdb::Result<AuditRow> {
         event_id: r.get(12)?,
         result_class: r.get(13)?,
         source: r.get(14)?,
-        user_email: r.get(15)?,
-        user_name: r.get(16)?,
+        resource_prefix: r.get(15)?,
+        user_email: r.get(16)?,
+        user_name: r.get(17)?,
     })
 }
 
@@ -623,8 +626,8 @@ pub fn facets(conn: &Connection, filter: &AuditFilter) -> anyhow::Result<Facets>
         result_classes: buckets(conn, &w, "CAST(result_class AS VARCHAR)")?,
         resources: buckets(
             conn,
-            &w.with("strpos(resource, ':') > 0"),
-            "substr(resource, 1, strpos(resource, ':'))",
+            &w.with("resource_prefix IS NOT NULL"),
+            "resource_prefix",
         )?,
         sources: buckets(conn, &w, "CAST(source AS VARCHAR)")?,
     })
@@ -776,6 +779,7 @@ pub fn insert_batch(conn: &mut Connection, events: &[AuditEvent]) -> anyhow::Res
                 e.event_id,
                 e.result_class(),
                 e.source(),
+                e.resource_prefix(),
             ])?;
             ids.push(id);
         }
@@ -1579,6 +1583,7 @@ mod tests {
                 "event_id",
                 "result_class",
                 "source",
+                "resource_prefix",
                 "user_email",
                 "user_name"
             ]
@@ -1597,7 +1602,8 @@ mod tests {
         assert_eq!(n as i64, kpis(&c, &f).unwrap().events_total);
         assert_eq!(rows[0][3].as_deref(), Some("table.read"), "oldest first");
         assert_eq!(rows[0][5].as_deref(), Some(r#"{"table":"Orders"}"#));
-        assert_eq!(rows[0][15].as_deref(), Some("alice@example.com"));
+        assert_eq!(rows[0][15].as_deref(), Some("table:"));
+        assert_eq!(rows[0][16].as_deref(), Some("alice@example.com"));
         let ts = rows[0][1].clone().unwrap();
         assert!(ts.ends_with('Z') && ts.len() == 27, "{ts}");
         assert_eq!(

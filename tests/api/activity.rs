@@ -177,6 +177,7 @@ async fn the_timeline_answers_in_agnes_shape_with_users_and_the_filter_echo() {
         "event_id",
         "result_class",
         "source",
+        "resource_prefix",
         "user_email",
         "user_name",
     ] {
@@ -1024,6 +1025,7 @@ async fn the_csv_export_streams_exactly_the_filtered_rows_and_audits_after_the_s
             "event_id",
             "result_class",
             "source",
+            "resource_prefix",
             "user_email",
             "user_name"
         ]
@@ -1105,7 +1107,7 @@ async fn a_large_export_arrives_whole_across_many_chunks() {
         .records()
         .map(|r| {
             let r = r.unwrap();
-            assert_eq!(r.len(), 17);
+            assert_eq!(r.len(), 18);
             serde_json::from_str::<Value>(&r[5]).unwrap()["n"]
                 .as_i64()
                 .unwrap()
