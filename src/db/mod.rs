@@ -88,8 +88,10 @@ impl Db {
         // commits at the default 16 MB, a third of its time; at 256 MB it runs
         // between batches' worth of work or at shutdown (a restart replays at
         // most 256 MB of WAL).
-        conn.execute_batch("SET GLOBAL TimeZone = 'UTC'; SET GLOBAL checkpoint_threshold = '256MB';")
-            .context("while setting the time zone")?;
+        conn.execute_batch(
+            "SET GLOBAL TimeZone = 'UTC'; SET GLOBAL checkpoint_threshold = '256MB';",
+        )
+        .context("while setting the time zone")?;
         migrate::apply(&conn, None).context("while applying migrations")?;
         conn.execute_batch(
             "SET GLOBAL enable_external_access = false; SET GLOBAL lock_configuration = true;",
