@@ -579,9 +579,14 @@ pub struct Facets {
     pub sources: Vec<Bucket>,
 }
 
-fn buckets(conn: &Connection, w: &Where, expr: &str) -> anyhow::Result<Vec<Bucket>> {
+/// Counts per value of `column`, labelled by `label` (an expression over `v`,
+/// the grouped value). Grouping on the raw column and labelling the few
+/// groups afterwards is much cheaper than casting or coalescing every row
+/// (measured: 122 → 51 ms for an ENUM over 10 M rows).
+fn buckets(conn: &Connection, w: &Where, column: &str, label: &str) -> anyhow::Result<Vec<Bucket>> {
     let sql = format!(
-        "SELECT {expr} AS v, count(*) AS n FROM audit_log WHERE {} GROUP BY v ORDER BY n DESC, v LIMIT {FACET_LIMIT}",
+        "SELECT {label} AS value, n FROM (SELECT {column} AS v, count(*) AS n FROM audit_log WHERE {} GROUP BY v)
+         ORDER BY n DESC, value LIMIT {FACET_LIMIT}",
         w.sql()
     );
     let mut stmt = conn.prepare(&sql)?;
@@ -598,8 +603,8 @@ fn buckets(conn: &Connection, w: &Where, expr: &str) -> anyhow::Result<Vec<Bucke
 
 /// The facets of the filter's window: one GROUP BY per facet (measured faster
 /// than one materialized CTE feeding all of them).
-pub fn facets(conn: &Connection, filter: &AuditFilter) -> anyhow::Result<Facets> {
-    let w = filter.where_clause();
+/// The busiest users of the window, labelled with their email.
+fn user_buckets(conn: &Connection, w: &Where) -> anyhow::Result<Vec<UserBucket>> {
     let users_w = w.with("user_id IS NOT NULL");
     let sql = format!(
         "SELECT f.user_id, coalesce(u.email, f.user_id), f.n
@@ -619,17 +624,49 @@ pub fn facets(conn: &Connection, filter: &AuditFilter) -> anyhow::Result<Facets>
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
+    Ok(users)
+}
+
+pub fn facets(conn: &Connection, filter: &AuditFilter) -> anyhow::Result<Facets> {
+    let w = filter.where_clause();
+    // Half the scans run on a second connection: each is an independent scan
+    // of the window.
+    let other = conn.try_clone()?;
+    let w2 = w.clone();
+    let (mine, theirs) = std::thread::scope(|s| {
+        // The two costliest (string-keyed) facets on one side, the rest on the other.
+        let theirs = s.spawn(move || -> anyhow::Result<_> {
+            Ok((
+                user_buckets(&other, &w2)?,
+                buckets(&other, &w2, "result", "coalesce(v, '—')")?,
+            ))
+        });
+        let mine = (|| -> anyhow::Result<_> {
+            Ok((
+                buckets(conn, &w, "action", "v")?,
+                buckets(conn, &w, "result_class", "CAST(v AS VARCHAR)")?,
+                buckets(conn, &w, "source", "CAST(v AS VARCHAR)")?,
+                buckets(
+                    conn,
+                    &w.with("resource_prefix IS NOT NULL"),
+                    "resource_prefix",
+                    "v",
+                )?,
+            ))
+        })();
+        let theirs = theirs
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("facet thread panicked")));
+        (mine, theirs)
+    });
+    let ((actions, result_classes, sources, resources), (users, results)) = (mine?, theirs?);
     Ok(Facets {
         users,
-        actions: buckets(conn, &w, "action")?,
-        results: buckets(conn, &w, "coalesce(result, '—')")?,
-        result_classes: buckets(conn, &w, "CAST(result_class AS VARCHAR)")?,
-        resources: buckets(
-            conn,
-            &w.with("resource_prefix IS NOT NULL"),
-            "resource_prefix",
-        )?,
-        sources: buckets(conn, &w, "CAST(source AS VARCHAR)")?,
+        actions,
+        results,
+        result_classes,
+        resources,
+        sources,
     })
 }
 
