@@ -25,16 +25,7 @@ async fn main() -> anyhow::Result<()> {
     config.data_dir = dir.into();
     config.session_data_dir = config.data_dir.join("user_sessions");
     let state = AppState::open(config)?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let router = glassbox::web::router(state.clone());
-    tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await;
-    });
+    let (base, _server) = glassbox::app::serve_on_loopback(&state).await?;
     let http = reqwest::Client::new();
     let token: Value = http
         .post(format!("{base}/auth/token"))

@@ -46,16 +46,7 @@ async fn main() -> anyhow::Result<()> {
     config.admin_email = Some("oracle-admin@example.org".into());
     config.admin_password = Some("oracle-password".into());
     let state = AppState::open(config)?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let router = glassbox::web::router(state.clone());
-    tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await;
-    });
+    let (base, _server) = glassbox::app::serve_on_loopback(&state).await?;
     let http = reqwest::Client::new();
     let admin_token = http
         .post(format!("{base}/auth/token"))

@@ -157,6 +157,30 @@ pub async fn serve(state: AppState, listener: TcpListener, ready: &str) -> anyho
     Ok(())
 }
 
+/// Serves the router (without scheduler) on a free loopback port until
+/// `state.shutdown` is cancelled: for tests, benchmarks and the oracle check.
+/// Returns the base URL and the server task.
+pub async fn serve_on_loopback(
+    state: &AppState,
+) -> anyhow::Result<(String, tokio::task::JoinHandle<()>)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let router = crate::web::router(state.clone());
+    let stop = state.shutdown.clone();
+    let task = tokio::spawn(async move {
+        let served = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await;
+        if let Err(e) = served {
+            tracing::error!(error = ?e, "loopback server failed");
+        }
+    });
+    Ok((url, task))
+}
+
 /// `last_used_at` is buffered in memory and written every 30 s (SPEC §1).
 fn spawn_last_used_flusher(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {

@@ -14,36 +14,41 @@ use serde_json::Value;
 
 use crate::audit::AuditEvent;
 
-/// Writes one row with its write-time classifications. The id is a UUIDv7, so
-/// ids sort in time order and break timestamp ties in the cursor.
-pub fn log(conn: &Connection, e: &AuditEvent) -> anyhow::Result<String> {
+/// Appends one event as a row, columns in table order, with its write-time
+/// classifications. The id is a UUIDv7, so ids sort in time order and break
+/// timestamp ties in the cursor.
+fn append_event(
+    app: &mut duckdb::Appender<'_>,
+    e: &AuditEvent,
+    fallback: NaiveDateTime,
+) -> anyhow::Result<String> {
     let id = uuid::Uuid::now_v7().to_string();
-    let ts = e
-        .timestamp
-        .unwrap_or_else(|| chrono::Utc::now().naive_utc());
-    conn.execute(
-        "INSERT INTO audit_log (id, timestamp, user_id, action, resource, params, result, duration_ms,
-            params_before, client_ip, client_kind, correlation_id, event_id, result_class, source, resource_prefix)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        params![
-            id,
-            ts,
-            e.user_id,
-            e.action,
-            e.resource,
-            e.params.as_ref().map(|p| p.to_string()),
-            e.result,
-            e.duration_ms,
-            e.params_before.as_ref().map(|p| p.to_string()),
-            e.client_ip,
-            e.client_kind,
-            e.correlation_id,
-            e.event_id,
-            e.result_class(),
-            e.source(),
-            e.resource_prefix(),
-        ],
-    )?;
+    app.append_row(params![
+        id,
+        e.timestamp.unwrap_or(fallback),
+        e.user_id,
+        e.action,
+        e.resource,
+        e.params.as_ref().map(|p| p.to_string()),
+        e.result,
+        e.duration_ms,
+        e.params_before.as_ref().map(|p| p.to_string()),
+        e.client_ip,
+        e.client_kind,
+        e.correlation_id,
+        e.event_id,
+        e.result_class(),
+        e.source(),
+        e.resource_prefix(),
+    ])?;
+    Ok(id)
+}
+
+/// Writes one row; returns its id.
+pub fn log(conn: &Connection, e: &AuditEvent) -> anyhow::Result<String> {
+    let mut app = conn.appender("audit_log")?;
+    let id = append_event(&mut app, e, now())?;
+    app.flush()?;
     Ok(id)
 }
 
@@ -799,26 +804,7 @@ pub fn insert_batch(conn: &mut Connection, events: &[AuditEvent]) -> anyhow::Res
         let mut app = tx.appender("audit_log")?;
         let fallback = now();
         for e in events {
-            let id = uuid::Uuid::now_v7().to_string();
-            app.append_row(params![
-                id,
-                e.timestamp.unwrap_or(fallback),
-                e.user_id,
-                e.action,
-                e.resource,
-                e.params.as_ref().map(|p| p.to_string()),
-                e.result,
-                e.duration_ms,
-                e.params_before.as_ref().map(|p| p.to_string()),
-                e.client_ip,
-                e.client_kind,
-                e.correlation_id,
-                e.event_id,
-                e.result_class(),
-                e.source(),
-                e.resource_prefix(),
-            ])?;
-            ids.push(id);
+            ids.push(append_event(&mut app, e, fallback)?);
         }
         app.flush()?;
     }

@@ -20,20 +20,8 @@ pub struct TestApp {
 
 async fn start(config: Config) -> (String, AppState, tokio::task::JoinHandle<()>) {
     let state = AppState::open(config).expect("open app state");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = glassbox::web::router(state.clone());
-    let stop = state.shutdown.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await
-        .unwrap();
-    });
-    (format!("http://{addr}"), state, server)
+    let (url, server) = glassbox::app::serve_on_loopback(&state).await.unwrap();
+    (url, state, server)
 }
 
 fn init_logs() {
