@@ -131,14 +131,20 @@ pub fn discover(root: &Path) -> std::io::Result<Vec<FoundFile>> {
             continue;
         };
         for f in files {
-            let f = f?;
+            let Ok(f) = f else { continue };
             let Ok(name) = f.file_name().into_string() else {
                 continue;
             };
             if !name.ends_with(".jsonl") || name.starts_with('.') {
                 continue;
             }
-            let meta = std::fs::symlink_metadata(f.path())?;
+            // A file removed (or replaced by an upload's rename) between the
+            // listing and the stat is simply not there this run.
+            let meta = match std::fs::symlink_metadata(f.path()) {
+                Ok(m) => m,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
             if !meta.is_file() {
                 continue;
             }

@@ -148,6 +148,17 @@ struct KpiCard {
     active: bool,
 }
 
+/// The trend of a change and its arrow; changes smaller than `flat` are flat.
+fn trend(delta: f64, flat: f64) -> (&'static str, &'static str) {
+    if delta.abs() < flat {
+        ("flat", "■")
+    } else if delta > 0.0 {
+        ("up", "▲")
+    } else {
+        ("down", "▼")
+    }
+}
+
 fn pct_change(cur: f64, prev: f64) -> (Option<String>, &'static str) {
     if prev == 0.0 {
         if cur == 0.0 {
@@ -156,18 +167,7 @@ fn pct_change(cur: f64, prev: f64) -> (Option<String>, &'static str) {
         return (Some("new vs previous window".into()), "up");
     }
     let pct = (cur - prev) / prev * 100.0;
-    let trend = if pct.abs() < 0.5 {
-        "flat"
-    } else if pct > 0.0 {
-        "up"
-    } else {
-        "down"
-    };
-    let arrow = match trend {
-        "up" => "▲",
-        "down" => "▼",
-        _ => "■",
-    };
+    let (trend, arrow) = trend(pct, 0.5);
     (
         Some(format!("{arrow} {:.0}% vs previous", pct.abs())),
         trend,
@@ -189,18 +189,7 @@ fn kpi_cards(
     let (er_delta, er_trend) = match prev {
         Some(p) => {
             let pts = (cur.error_rate - p.error_rate) * 100.0;
-            let trend = if pts.abs() < 0.05 {
-                "flat"
-            } else if pts > 0.0 {
-                "up"
-            } else {
-                "down"
-            };
-            let arrow = match trend {
-                "up" => "▲",
-                "down" => "▼",
-                _ => "■",
-            };
+            let (trend, arrow) = trend(pts, 0.05);
             (
                 Some(format!("{arrow} {:.1} pts vs previous", pts.abs())),
                 trend,

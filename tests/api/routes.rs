@@ -233,6 +233,30 @@ const ROUTES: &[(&str, &str, Body, [u16; 4])] = &[
     ),
     (
         "POST",
+        "/api/upload/sessions?filename=m.jsonl",
+        Body::Json(r#"{"type":"user"}"#),
+        [401, 201, 201, 201],
+    ),
+    (
+        "POST",
+        "/api/admin/run-session-processor?processor=usage",
+        Body::None,
+        [401, 403, 403, 200],
+    ),
+    (
+        "POST",
+        "/api/admin/telemetry/reprocess?dry_run=true",
+        Body::None,
+        [401, 403, 403, 200],
+    ),
+    (
+        "POST",
+        "/api/admin/telemetry/prune?dry_run=true",
+        Body::None,
+        [401, 403, 403, 200],
+    ),
+    (
+        "POST",
         "/auth/token",
         Body::Json(r#"{"email": "nobody@example.com", "password": "wrong-password"}"#),
         [401, 401, 401, 401],
