@@ -175,7 +175,7 @@ impl AuditEvent {
         classify_source(
             self.client_kind.as_deref(),
             &self.action,
-            self.user_id.as_deref(),
+            self.user_id.as_deref().filter(|u| !u.is_empty()),
         )
     }
 

@@ -88,7 +88,7 @@ fn email_of(name: &str) -> String {
 
 /// Creates the demo users (one shared password hash: argon2 is slow on purpose)
 /// and returns their ids, people first.
-fn make_users(conn: &Connection, extra: usize) -> anyhow::Result<Vec<String>> {
+pub(crate) fn make_users(conn: &Connection, extra: usize) -> anyhow::Result<Vec<String>> {
     let hash = password::hash(DEMO_PASSWORD)?;
     let mut ids = Vec::new();
     let admin = accounts::create_user(
@@ -144,7 +144,12 @@ fn make_users(conn: &Connection, extra: usize) -> anyhow::Result<Vec<String>> {
 /// Audit rows spread over the last `days` days, oldest first (the table stays in
 /// time order, which keeps zone maps tight), with varied actions, results,
 /// sources, durations and correlation ids.
-fn make_audit(conn: &Connection, user_ids: &[String], rows: u64, days: u32) -> anyhow::Result<()> {
+pub(crate) fn make_audit(
+    conn: &Connection,
+    user_ids: &[String],
+    rows: u64,
+    days: u32,
+) -> anyhow::Result<()> {
     if rows == 0 {
         return Ok(());
     }
@@ -286,6 +291,7 @@ pub fn demo(
     let audit_rows = 60_000;
     make_audit(&conn, &ids, audit_rows, 30)?;
     make_sync_history(&conn, 30)?;
+    crate::repo::audit::rollup::rebuild(&mut conn, chrono::Utc::now().naive_utc())?;
     let people: Vec<String> = PEOPLE
         .iter()
         .map(|(n, _)| {
@@ -323,10 +329,11 @@ pub fn demo(
 /// Scale data for benchmarks: `audit_rows` rows over `days`, 200 users.
 pub fn scale(db: &Db, audit_rows: u64, days: u32) -> anyhow::Result<String> {
     anyhow::ensure!(days >= 1, "--days: must be at least 1");
-    let conn = db.connect()?;
+    let mut conn = db.connect()?;
     let ids = make_users(&conn, 188)?;
     make_audit(&conn, &ids, audit_rows, days)?;
     make_sync_history(&conn, days)?;
+    crate::repo::audit::rollup::rebuild(&mut conn, chrono::Utc::now().naive_utc())?;
     conn.execute_batch("CHECKPOINT")?;
     Ok(format!(
         "{} users, {audit_rows} audit rows over {days} days",

@@ -17,6 +17,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "feedback_app_events",
         include_str!("../../migrations/0003_feedback_app_events.sql"),
     ),
+    (
+        4,
+        "audit_rollups",
+        include_str!("../../migrations/0004_audit_rollups.sql"),
+    ),
 ];
 
 /// The newest schema version this binary knows.

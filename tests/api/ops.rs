@@ -81,3 +81,56 @@ async fn the_cleanup_job_removes_expired_sessions_and_writes_its_audit_row() {
         .await;
     assert_eq!(n, 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cleanup_job_rolls_settled_audit_hours_up_and_kpis_stay_exact() {
+    let app = TestApp::spawn().await;
+    // About two and three days old: settled hours. An hour or two ago: not yet.
+    app.state
+        .db
+        .run(|c| {
+            c.execute_batch(
+                "INSERT INTO audit_log (id, timestamp, user_id, action, result, duration_ms, result_class, source)
+                 SELECT 'r' || i, now()::TIMESTAMP - INTERVAL ([1, 50, 74][i % 3 + 1]) HOUR - INTERVAL (i % 50) MINUTE,
+                        'u' || (i % 4), 'table.read', CASE WHEN i % 5 = 0 THEN 'error.500' ELSE 'success' END,
+                        i, CASE WHEN i % 5 = 0 THEN 'error' ELSE 'success' END, 'web'
+                 FROM range(300) t(i)",
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    glassbox::scheduler::cleanup(app.state.clone()).await;
+    let rolled = app
+        .query_i64("SELECT CAST(params->>'audit_rollup_rows' AS BIGINT) FROM audit_log WHERE action = 'maintenance.cleanup'")
+        .await;
+    assert!(rolled > 0, "the job wrote rollup rows");
+    let covered_rows = app
+        .query_i64("SELECT count(*) FROM audit_log WHERE timestamp < (SELECT covered_until FROM audit_rollup_state)")
+        .await;
+    assert_eq!(covered_rows, 200, "the two- and three-day-old rows");
+    assert_eq!(
+        app.query_i64("SELECT sum(events)::BIGINT FROM audit_hourly")
+            .await,
+        covered_rows
+    );
+    // A 7-day window now reads the rollups and the recent rows: still exact.
+    let api = app.api_as(Role::Admin).await;
+    let k: Value = api
+        .get("/api/admin/observability/kpis?since_minutes=10080&action=table.read")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(k["events_total"], 300, "{k}");
+    assert_eq!(k["errors"], 60);
+    assert_eq!(k["active_users"], 4);
+    let f: Value = api
+        .get("/api/admin/observability/facets?since_minutes=10080")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(f["actions"][0]["value"], "table.read");
+    assert_eq!(f["actions"][0]["count"], 300, "{f}");
+}

@@ -14,6 +14,11 @@ use serde_json::Value;
 
 use crate::audit::AuditEvent;
 
+pub mod rollup;
+mod stats;
+
+pub use stats::*;
+
 /// Appends one event as a row, columns in table order, with its write-time
 /// classifications. The id is a UUIDv7, so ids sort in time order and break
 /// timestamp ties in the cursor.
@@ -26,7 +31,8 @@ fn append_event(
     app.append_row(params![
         id,
         e.timestamp.unwrap_or(fallback),
-        e.user_id,
+        // An empty user id means none (the rollups rely on it).
+        e.user_id.as_deref().filter(|u| !u.is_empty()),
         e.action,
         e.resource,
         e.params.as_ref().map(|p| p.to_string()),
@@ -46,18 +52,49 @@ fn append_event(
 
 /// Writes one row; returns its id.
 pub fn log(conn: &Connection, e: &AuditEvent) -> anyhow::Result<String> {
-    let mut app = conn.appender("audit_log")?;
-    let id = append_event(&mut app, e, now())?;
-    app.flush()?;
-    Ok(id)
+    match e.timestamp {
+        // Stamped now: always after the rollups' coverage.
+        None => {
+            let mut app = conn.appender("audit_log")?;
+            let id = append_event(&mut app, e, now())?;
+            app.flush()?;
+            Ok(id)
+        }
+        Some(ts) => {
+            conn.execute_batch("BEGIN")?;
+            let written = (|| {
+                let mut app = conn.appender("audit_log")?;
+                let id = append_event(&mut app, e, ts)?;
+                app.flush()?;
+                drop(app);
+                rollup::absorb(conn, ts, ts)?;
+                Ok(id)
+            })();
+            match written {
+                Ok(id) => {
+                    conn.execute_batch("COMMIT")?;
+                    Ok(id)
+                }
+                Err(err) => {
+                    let _ = conn.execute_batch("ROLLBACK");
+                    Err(err)
+                }
+            }
+        }
+    }
 }
 
-/// Deletes rows older than `horizon` (AUDIT_RETENTION_DAYS); returns how many.
+/// Deletes rows older than `horizon` (AUDIT_RETENTION_DAYS) and their
+/// rollups; returns how many rows.
 pub fn prune(conn: &mut Connection, horizon: chrono::NaiveDateTime) -> anyhow::Result<i64> {
-    Ok(conn.execute(
+    let tx = conn.transaction()?;
+    let n = tx.execute(
         "DELETE FROM audit_log WHERE timestamp < ?",
         params![horizon],
-    )? as i64)
+    )? as i64;
+    rollup::after_prune(&tx, horizon)?;
+    tx.commit()?;
+    Ok(n)
 }
 
 /// (user_id, resource, result) of one row.
@@ -178,6 +215,27 @@ impl Where {
     pub fn args(&self) -> &[DbValue] {
         &self.args
     }
+
+    pub fn extend(&mut self, other: Where) {
+        self.parts.extend(other.parts);
+        self.args.extend(other.args);
+    }
+}
+
+/// `column >= since AND column < until`, each bound only when given.
+pub fn time_range(
+    column: &str,
+    since: Option<NaiveDateTime>,
+    until: Option<NaiveDateTime>,
+) -> Where {
+    let mut w = Where::default();
+    if let Some(s) = since {
+        w.and(format!("{column} >= ?"), [ts_value(&s)]);
+    }
+    if let Some(u) = until {
+        w.and(format!("{column} < ?"), [ts_value(&u)]);
+    }
+    w
 }
 
 impl AuditFilter {
@@ -191,14 +249,16 @@ impl AuditFilter {
         })
     }
 
+    /// Every condition of the filter over `audit_log`.
     pub fn where_clause(&self) -> Where {
+        let mut w = time_range("timestamp", self.effective_since(), self.until);
+        w.extend(self.dims_where());
+        w
+    }
+
+    /// The conditions other than the time window.
+    pub fn dims_where(&self) -> Where {
         let mut w = Where::default();
-        if let Some(s) = self.effective_since() {
-            w.and("timestamp >= ?", [ts_value(&s)]);
-        }
-        if let Some(u) = &self.until {
-            w.and("timestamp < ?", [ts_value(u)]);
-        }
         if let Some(v) = &self.user_id {
             w.and("user_id = ?", [text(v)]);
         }
@@ -446,235 +506,6 @@ pub fn query(
     Ok(AuditPage { rows, next_cursor })
 }
 
-/// The KPI figures of one window.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Kpis {
-    pub events_total: i64,
-    /// Distinct users, not counting rows without one or from the scheduler or system.
-    pub active_users: i64,
-    pub errors: i64,
-    pub error_rate: f64,
-    /// Exact (`quantile_disc`), `null` when no row has a duration.
-    pub p95_duration_ms: Option<i64>,
-    /// Share of rows with a duration.
-    pub duration_coverage: f64,
-}
-
-pub fn round4(x: f64) -> f64 {
-    (x * 10_000.0).round() / 10_000.0
-}
-
-/// The KPIs of the filter's window. p95 is exact: read from the histogram of
-/// durations (`GROUP BY duration_ms`, cheap) rather than `quantile_disc`,
-/// which sorts every value (about ten times slower over 30 days).
-pub fn kpis(conn: &Connection, filter: &AuditFilter) -> anyhow::Result<Kpis> {
-    let w = filter.where_clause();
-    let sql = format!(
-        "SELECT count(*),
-                count(DISTINCT user_id) FILTER (WHERE user_id IS NOT NULL AND source NOT IN ('scheduler', 'system')),
-                count(*) FILTER (WHERE result_class = 'error'),
-                count(duration_ms)
-         FROM audit_log WHERE {}",
-        w.sql()
-    );
-    let (total, users, errors, with_duration): (i64, i64, i64, i64) =
-        conn.query_row(&sql, params_from_iter(w.args().iter()), |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })?;
-    let p95 = if with_duration == 0 {
-        None
-    } else {
-        p95_from_histogram(conn, &w, with_duration)?
-    };
-    let ratio = |n: i64| {
-        if total == 0 {
-            0.0
-        } else {
-            round4(n as f64 / total as f64)
-        }
-    };
-    Ok(Kpis {
-        events_total: total,
-        active_users: users,
-        errors,
-        error_rate: ratio(errors),
-        p95_duration_ms: p95,
-        duration_coverage: ratio(with_duration),
-    })
-}
-
-/// The 95th percentile of `duration_ms` (the lowest value with at least 95 %
-/// of the rows at or below it: `quantile_disc`'s definition), from the exact
-/// histogram of distinct durations.
-fn p95_from_histogram(conn: &Connection, w: &Where, n: i64) -> anyhow::Result<Option<i64>> {
-    let sql = format!(
-        "SELECT duration_ms, count(*) FROM audit_log WHERE {} AND duration_ms IS NOT NULL GROUP BY 1 ORDER BY 1",
-        w.sql()
-    );
-    let mut stmt = conn.prepare(&sql)?;
-    let mut rows = stmt.query(params_from_iter(w.args().iter()))?;
-    // Nearest rank, as DuckDB's quantile_disc: the first value whose
-    // cumulative count reaches ceil(0.95 * n) (checked against it in tests).
-    let target = ((n as f64 * 0.95).ceil() as i64).max(1);
-    let mut seen = 0i64;
-    while let Some(r) = rows.next()? {
-        let (v, c): (i64, i64) = (r.get(0)?, r.get(1)?);
-        seen += c;
-        if seen >= target {
-            return Ok(Some(v));
-        }
-    }
-    Ok(None)
-}
-
-/// The KPIs of the window and of the window of equal length just before it
-/// (`None` when the filter has no lower bound).
-pub fn kpis_with_previous(
-    conn: &Connection,
-    filter: &AuditFilter,
-) -> anyhow::Result<(Kpis, Option<Kpis>)> {
-    let previous_filter = filter.effective_since().map(|since| {
-        let until = filter.until.unwrap_or_else(now);
-        let len = until - since;
-        AuditFilter {
-            since: Some(since - len),
-            until: Some(since),
-            ..filter.clone()
-        }
-    });
-    // The two windows are independent scans: run them side by side.
-    let other = conn.try_clone()?;
-    let (current, previous) = std::thread::scope(|s| {
-        let pf = previous_filter.as_ref();
-        // Move the clone in: a Connection is Send, not Sync.
-        let prev = s.spawn(move || pf.map(|f| kpis(&other, f)).transpose());
-        let current = kpis(conn, filter);
-        (
-            current,
-            prev.join()
-                .unwrap_or_else(|_| Err(anyhow::anyhow!("KPI thread panicked"))),
-        )
-    });
-    let (current, previous) = (current?, previous?);
-    Ok((current, previous))
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Bucket {
-    pub value: String,
-    pub count: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct UserBucket {
-    pub id: String,
-    /// The user's email, or the id when the user is unknown.
-    pub label: String,
-    pub count: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Facets {
-    pub users: Vec<UserBucket>,
-    pub actions: Vec<Bucket>,
-    pub results: Vec<Bucket>,
-    pub result_classes: Vec<Bucket>,
-    /// Resource prefixes found in the data: the part up to and including the first `:`.
-    pub resources: Vec<Bucket>,
-    pub sources: Vec<Bucket>,
-}
-
-/// Counts per value of `column`, labelled by `label` (an expression over `v`,
-/// the grouped value). Grouping on the raw column and labelling the few
-/// groups afterwards is much cheaper than casting or coalescing every row
-/// (measured: 122 → 51 ms for an ENUM over 10 M rows).
-fn buckets(conn: &Connection, w: &Where, column: &str, label: &str) -> anyhow::Result<Vec<Bucket>> {
-    let sql = format!(
-        "SELECT {label} AS value, n FROM (SELECT {column} AS v, count(*) AS n FROM audit_log WHERE {} GROUP BY v)
-         ORDER BY n DESC, value LIMIT {FACET_LIMIT}",
-        w.sql()
-    );
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt
-        .query_map(params_from_iter(w.args().iter()), |r| {
-            Ok(Bucket {
-                value: r.get(0)?,
-                count: r.get(1)?,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
-}
-
-/// The facets of the filter's window: one GROUP BY per facet (measured faster
-/// than one materialized CTE feeding all of them).
-/// The busiest users of the window, labelled with their email.
-fn user_buckets(conn: &Connection, w: &Where) -> anyhow::Result<Vec<UserBucket>> {
-    let users_w = w.with("user_id IS NOT NULL");
-    let sql = format!(
-        "SELECT f.user_id, coalesce(u.email, f.user_id), f.n
-         FROM (SELECT user_id, count(*) AS n FROM audit_log WHERE {} GROUP BY user_id
-               ORDER BY n DESC, user_id LIMIT {FACET_LIMIT}) f
-         LEFT JOIN users u ON u.id = f.user_id
-         ORDER BY f.n DESC, f.user_id",
-        users_w.sql()
-    );
-    let mut stmt = conn.prepare(&sql)?;
-    let users = stmt
-        .query_map(params_from_iter(users_w.args().iter()), |r| {
-            Ok(UserBucket {
-                id: r.get(0)?,
-                label: r.get(1)?,
-                count: r.get(2)?,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(users)
-}
-
-pub fn facets(conn: &Connection, filter: &AuditFilter) -> anyhow::Result<Facets> {
-    let w = filter.where_clause();
-    // Half the scans run on a second connection: each is an independent scan
-    // of the window.
-    let other = conn.try_clone()?;
-    let w2 = w.clone();
-    let (mine, theirs) = std::thread::scope(|s| {
-        // The two costliest (string-keyed) facets on one side, the rest on the other.
-        let theirs = s.spawn(move || -> anyhow::Result<_> {
-            Ok((
-                user_buckets(&other, &w2)?,
-                buckets(&other, &w2, "result", "coalesce(v, '—')")?,
-            ))
-        });
-        let mine = (|| -> anyhow::Result<_> {
-            Ok((
-                buckets(conn, &w, "action", "v")?,
-                buckets(conn, &w, "result_class", "CAST(v AS VARCHAR)")?,
-                buckets(conn, &w, "source", "CAST(v AS VARCHAR)")?,
-                buckets(
-                    conn,
-                    &w.with("resource_prefix IS NOT NULL"),
-                    "resource_prefix",
-                    "v",
-                )?,
-            ))
-        })();
-        let theirs = theirs
-            .join()
-            .unwrap_or_else(|_| Err(anyhow::anyhow!("facet thread panicked")));
-        (mine, theirs)
-    });
-    let ((actions, result_classes, sources, resources), (users, results)) = (mine?, theirs?);
-    Ok(Facets {
-        users,
-        actions,
-        results,
-        result_classes,
-        resources,
-        sources,
-    })
-}
-
 /// The last run of one processor found in the audit log.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProcessorRun {
@@ -807,6 +638,10 @@ pub fn insert_batch(conn: &mut Connection, events: &[AuditEvent]) -> anyhow::Res
             ids.push(append_event(&mut app, e, fallback)?);
         }
         app.flush()?;
+    }
+    let stamps = events.iter().filter_map(|e| e.timestamp);
+    if let (Some(oldest), Some(newest)) = (stamps.clone().min(), stamps.max()) {
+        rollup::absorb(&tx, oldest, newest)?;
     }
     tx.commit()?;
     Ok(ids)
