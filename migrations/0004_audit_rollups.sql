@@ -41,3 +41,12 @@ CREATE TABLE audit_rollup_state (
 -- An empty user id means "no user" from now on (writers store NULL), so the
 -- rollups' '' is never ambiguous.
 UPDATE audit_log SET user_id = NULL WHERE user_id = '';
+
+-- A 64-bit key of user_id (DuckDB's md5_number_lower; writers compute the
+-- same in Rust, checked by a test), for the filters and distinct-user counts
+-- that must read audit_log itself: a nullable string column is the slowest
+-- thing DuckDB can hash (measured on 10 M rows over 30 days: distinct users
+-- 265 -> 134 ms, one user's rows 140 -> 40 ms). A user filter still compares
+-- user_id too, so a key collision can never show another user's rows.
+ALTER TABLE audit_log ADD COLUMN user_key UBIGINT;
+UPDATE audit_log SET user_key = md5_number_lower(user_id) WHERE user_id IS NOT NULL;

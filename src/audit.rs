@@ -184,6 +184,18 @@ impl AuditEvent {
     }
 }
 
+/// The `audit_log.user_key` of a user id: 64 bits of its MD5, exactly as
+/// DuckDB's `md5_number_lower` computes it (used by the migration and by
+/// set-based writers; a test checks that both agree).
+pub fn user_key(user_id: &str) -> u64 {
+    use md5::Digest;
+    let digest = md5::Md5::digest(user_id.as_bytes());
+    // DuckDB reads the digest's second half as a little-endian integer.
+    let mut low = [0u8; 8];
+    low.copy_from_slice(&digest[8..]);
+    u64::from_le_bytes(low)
+}
+
 /// Cuts to at most `max` characters (Unicode scalar values), marking the cut.
 pub fn cut(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {

@@ -246,7 +246,7 @@ pub(crate) fn make_audit(
            ({rc})::result_class AS result_class,
            ({src})::audit_source AS source
          FROM rowsx)
-         SELECT *, {prefix} FROM final",
+         SELECT *, {prefix}, md5_number_lower(user_id) FROM final",
         // Jitter stays below the step, so row order is time order and the
         // insert needs no sort (range() output keeps its order).
         step_us = (days as f64 * 86_400_000_000.0 / rows as f64).max(1.0),

@@ -131,7 +131,7 @@ pub(crate) fn kpis_covered(
         Some(w) => (
             format!(
                 "SELECT count(*),
-                        count(DISTINCT user_id) FILTER (WHERE user_id IS NOT NULL AND source NOT IN ('scheduler', 'system')),
+                        count(DISTINCT user_key) FILTER (WHERE user_key IS NOT NULL AND source NOT IN ('scheduler', 'system')),
                         count(*) FILTER (WHERE result_class = 'error'),
                         count(duration_ms)
                  FROM audit_log WHERE {}",
