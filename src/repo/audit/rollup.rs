@@ -132,6 +132,11 @@ pub fn roll_forward(conn: &mut Connection, now: NaiveDateTime) -> anyhow::Result
             rollup_rows: 0,
         });
     }
+    if from.is_none() {
+        // Nothing is covered, so nothing may be counted: start clean (an
+        // operator resets the rollups by deleting the state row).
+        forget_hours(&tx, None, None)?;
+    }
     let rollup_rows = count_hours(&tx, from, target)?;
     set_covered(&tx, target)?;
     tx.commit()?;
