@@ -161,6 +161,8 @@ describe('the audit log page', () => {
       await signIn(page, server.url, DEMO_ADMIN);
       await page.locator('#f-since-local').waitFor();
       // A fixed window two days long, ending yesterday at 12:00 local time.
+      // Its hours older than 25 h come from the hourly rollups and the rest
+      // from audit_log, while the CSV reads audit_log alone: the two must agree.
       const d = new Date();
       d.setDate(d.getDate() - 1);
       const pad = (n) => String(n).padStart(2, '0');
