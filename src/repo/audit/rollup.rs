@@ -121,8 +121,20 @@ pub fn settled_until(now: NaiveDateTime) -> NaiveDateTime {
     floor_hour(now - Duration::hours(SETTLE_HOURS))
 }
 
+/// Serializes roll-forwards and rebuilds in this process: two at once (the
+/// start-up catch-up and the hourly job) would both rewrite the state row, and
+/// DuckDB would fail one of them with a write conflict.
+static MAINTENANCE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn maintenance() -> std::sync::MutexGuard<'static, ()> {
+    MAINTENANCE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Extends the coverage to [`settled_until`] in one transaction.
 pub fn roll_forward(conn: &mut Connection, now: NaiveDateTime) -> anyhow::Result<Rolled> {
+    let _one_at_a_time = maintenance();
     let target = settled_until(now);
     let tx = conn.transaction()?;
     let from = covered_until(&tx)?;
@@ -148,6 +160,7 @@ pub fn roll_forward(conn: &mut Connection, now: NaiveDateTime) -> anyhow::Result
 
 /// Recounts everything (after a bulk write such as `glassbox synth`).
 pub fn rebuild(conn: &mut Connection, now: NaiveDateTime) -> anyhow::Result<Rolled> {
+    let _one_at_a_time = maintenance();
     let target = settled_until(now);
     let tx = conn.transaction()?;
     forget_hours(&tx, None, None)?;
@@ -396,6 +409,35 @@ mod tests {
                 }
             );
         }
+    }
+
+    #[test]
+    fn concurrent_roll_forwards_count_each_row_once() {
+        let db = crate::db::Db::open_in_memory().unwrap();
+        let c = db.connect().unwrap();
+        c.execute_batch(
+            "INSERT INTO audit_log (id, timestamp, action, result_class, source)
+             SELECT 'r' || i, now()::TIMESTAMP - INTERVAL (i) MINUTE, 'a', 'none', 'system'
+             FROM range(20000) t(i)",
+        )
+        .unwrap();
+        let now = chrono::Utc::now().naive_utc();
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                let mut conn = c.try_clone().unwrap();
+                s.spawn(move || roll_forward(&mut conn, now).unwrap());
+            }
+        });
+        let (rolled, raw): (i64, i64) = c
+            .query_row(
+                "SELECT (SELECT sum(events) FROM audit_hourly)::BIGINT,
+                        (SELECT count(*) FROM audit_log WHERE timestamp < (SELECT covered_until FROM audit_rollup_state))",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert!(raw > 10_000);
+        assert_eq!(rolled, raw);
     }
 
     #[test]
