@@ -65,6 +65,7 @@ pub fn log(conn: &Connection, e: &AuditEvent) -> anyhow::Result<String> {
             Ok(id)
         }
         Some(ts) => {
+            let _guard = rollup::may_land_below(ts, now()).then(rollup::maintenance);
             conn.execute_batch("BEGIN")?;
             let written = (|| {
                 let mut app = conn.appender("audit_log")?;
@@ -91,6 +92,7 @@ pub fn log(conn: &Connection, e: &AuditEvent) -> anyhow::Result<String> {
 /// Deletes rows older than `horizon` (AUDIT_RETENTION_DAYS) and their
 /// rollups; returns how many rows.
 pub fn prune(conn: &mut Connection, horizon: chrono::NaiveDateTime) -> anyhow::Result<i64> {
+    let _guard = rollup::maintenance();
     let tx = conn.transaction()?;
     let n = tx.execute(
         "DELETE FROM audit_log WHERE timestamp < ?",
@@ -666,6 +668,11 @@ pub fn existing_event_ids(
 
 /// Appends producer events in one transaction: all rows or none.
 pub fn insert_batch(conn: &mut Connection, events: &[AuditEvent]) -> anyhow::Result<Vec<String>> {
+    let stamps = events.iter().filter_map(|e| e.timestamp);
+    let oldest_newest = stamps.clone().min().zip(stamps.max());
+    let _guard = oldest_newest
+        .is_some_and(|(oldest, _)| rollup::may_land_below(oldest, now()))
+        .then(rollup::maintenance);
     let tx = conn.transaction()?;
     let mut ids = Vec::with_capacity(events.len());
     {
@@ -676,8 +683,7 @@ pub fn insert_batch(conn: &mut Connection, events: &[AuditEvent]) -> anyhow::Res
         }
         app.flush()?;
     }
-    let stamps = events.iter().filter_map(|e| e.timestamp);
-    if let (Some(oldest), Some(newest)) = (stamps.clone().min(), stamps.max()) {
+    if let Some((oldest, newest)) = oldest_newest {
         rollup::absorb(&tx, oldest, newest)?;
     }
     tx.commit()?;

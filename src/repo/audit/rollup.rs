@@ -121,15 +121,22 @@ pub fn settled_until(now: NaiveDateTime) -> NaiveDateTime {
     floor_hour(now - Duration::hours(SETTLE_HOURS))
 }
 
-/// Serializes roll-forwards and rebuilds in this process: two at once (the
-/// start-up catch-up and the hourly job) would both rewrite the state row, and
-/// DuckDB would fail one of them with a write conflict.
+/// Serializes roll-forwards, rebuilds and writes that may land below the
+/// coverage, in this process: two roll-forwards at once (the start-up catch-up
+/// and the hourly job) would count the same hours twice, and a backdated write
+/// committing during a roll-forward would be missed by it.
 static MAINTENANCE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn maintenance() -> std::sync::MutexGuard<'static, ()> {
+pub(crate) fn maintenance() -> std::sync::MutexGuard<'static, ()> {
     MAINTENANCE
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Whether rows stamped `oldest` may fall in hours a roll-forward could be
+/// counting right now (their writer then takes [`maintenance`]).
+pub(crate) fn may_land_below(oldest: NaiveDateTime, now: NaiveDateTime) -> bool {
+    oldest < settled_until(now)
 }
 
 /// Extends the coverage to [`settled_until`] in one transaction.
@@ -174,7 +181,9 @@ pub fn rebuild(conn: &mut Connection, now: NaiveDateTime) -> anyhow::Result<Roll
 }
 
 /// Re-counts the covered hours touched by rows just written with timestamps in
-/// [oldest, newest], inside the writer's transaction.
+/// [oldest, newest], inside the writer's transaction. Writers hold
+/// [`maintenance`] around that transaction when `oldest` is before
+/// [`settled_until`] (see [`may_land_below`]).
 pub(crate) fn absorb(
     conn: &Connection,
     oldest: NaiveDateTime,
