@@ -274,6 +274,34 @@ impl AuditFilter {
                 [DbValue::UBigInt(crate::audit::user_key(v))],
             );
         }
+        self.common_dims(&mut w);
+        if let Some(v) = &self.resource {
+            w.and("resource = ?", [text(v)]);
+        }
+        if let Some(v) = &self.resource_prefix {
+            w.and("starts_with(resource, ?)", [text(v)]);
+        }
+        if let Some(v) = &self.result_pattern {
+            w.and("result LIKE ?", [text(v)]);
+        }
+        if let Some(v) = &self.correlation_id {
+            w.and("correlation_id = ?", [text(v)]);
+        }
+        if let Some(v) = &self.q {
+            w.and(
+                "contains(lower(CAST(params AS VARCHAR)), lower(?))",
+                [text(v)],
+            );
+        }
+        if let Some(v) = self.min_duration_ms {
+            w.and("duration_ms >= ?", [DbValue::BigInt(v)]);
+        }
+        w
+    }
+
+    /// The conditions on columns `audit_log` and both rollup tables share, by
+    /// the same names and types: action, result class, source, self-reads.
+    fn common_dims(&self, w: &mut Where) {
         if let Some(v) = &self.action {
             w.and("action = ?", [text(v)]);
         }
@@ -288,37 +316,15 @@ impl AuditFilter {
                 w.and(format!("action IN ({marks})"), list.iter().map(|a| text(a)));
             }
         }
-        if let Some(v) = &self.resource {
-            w.and("resource = ?", [text(v)]);
-        }
-        if let Some(v) = &self.resource_prefix {
-            w.and("starts_with(resource, ?)", [text(v)]);
-        }
-        if let Some(v) = &self.result_pattern {
-            w.and("result LIKE ?", [text(v)]);
-        }
         if let Some(v) = &self.result_class {
             w.and("result_class = CAST(? AS result_class)", [text(v)]);
         }
         if let Some(v) = &self.source {
             w.and("source = CAST(? AS audit_source)", [text(v)]);
         }
-        if let Some(v) = &self.correlation_id {
-            w.and("correlation_id = ?", [text(v)]);
-        }
-        if let Some(v) = &self.q {
-            w.and(
-                "contains(lower(CAST(params AS VARCHAR)), lower(?))",
-                [text(v)],
-            );
-        }
         if !self.include_self_reads {
             w.and("action <> ?", [text(SELF_READ_ACTION)]);
         }
-        if let Some(v) = self.min_duration_ms {
-            w.and("duration_ms >= ?", [DbValue::BigInt(v)]);
-        }
-        w
     }
 }
 

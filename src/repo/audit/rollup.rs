@@ -23,7 +23,7 @@
 use chrono::{Duration, DurationRound, NaiveDateTime};
 use duckdb::{params_from_iter, Connection};
 
-use super::{text, time_range, ts_value, AuditFilter, Where, SELF_READ_ACTION};
+use super::{text, time_range, ts_value, AuditFilter, Where};
 
 /// Hours younger than this are never rolled up (producers' 24 h backdating
 /// window plus an hour of margin).
@@ -302,20 +302,7 @@ pub fn dims_where(filter: &AuditFilter, table: Table) -> Option<Where> {
         // A NULL result (class 'none', stored as '—') never matches a LIKE.
         w.and("result_class <> 'none' AND result LIKE ?", [text(p)]);
     }
-    if let Some(v) = &filter.action {
-        w.and("action = ?", [text(v)]);
-    }
-    if let Some(v) = &filter.action_prefix {
-        w.and("starts_with(action, ?)", [text(v)]);
-    }
-    if let Some(list) = &filter.action_in {
-        if list.is_empty() {
-            w.and("FALSE", []);
-        } else {
-            let marks = vec!["?"; list.len()].join(", ");
-            w.and(format!("action IN ({marks})"), list.iter().map(|a| text(a)));
-        }
-    }
+    filter.common_dims(&mut w);
     if let Some(p) = &filter.resource_prefix {
         // `starts_with(resource, p)` is `resource_prefix = p` exactly when p's
         // only ':' is its last character (the stored prefix ends at the first ':').
@@ -323,15 +310,6 @@ pub fn dims_where(filter: &AuditFilter, table: Table) -> Option<Where> {
             return None;
         }
         w.and("resource_prefix = ?", [text(p)]);
-    }
-    if let Some(v) = &filter.result_class {
-        w.and("result_class = CAST(? AS result_class)", [text(v)]);
-    }
-    if let Some(v) = &filter.source {
-        w.and("source = CAST(? AS audit_source)", [text(v)]);
-    }
-    if !filter.include_self_reads {
-        w.and("action <> ?", [text(SELF_READ_ACTION)]);
     }
     Some(w)
 }
