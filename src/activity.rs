@@ -37,6 +37,9 @@ pub struct ActivityState {
     /// Serialises producer batches, so the idempotency check and the write are
     /// one step.
     pub intake: Mutex<()>,
+    /// Serialises saved-view writes, so the 100-view limit check and the
+    /// write are one step.
+    pub views: Mutex<()>,
 }
 
 /// Remembers when each (actor, filters) pair last wrote an `activity.read` row.

@@ -137,6 +137,13 @@ impl AuditEvent {
         self
     }
 
+    /// The state before a change, cut like [`AuditEvent::params`]; the side
+    /// panel shows the diff from it to `params`.
+    pub fn params_before(mut self, before: Value) -> Self {
+        self.params_before = Some(cut_strings(before));
+        self
+    }
+
     pub fn result(mut self, result: impl Into<String>) -> Self {
         self.result = Some(cut(&result.into(), MAX_VALUE_CHARS));
         self
@@ -267,8 +274,11 @@ mod tests {
         let e = AuditEvent::new("x")
             .resource(long.clone())
             .params(serde_json::json!({"a": long, "n": [long]}))
+            .params_before(serde_json::json!({"a": long}))
             .error("500", &"x".repeat(500));
         assert_eq!(e.resource.as_ref().unwrap().chars().count(), 256);
+        let before = e.params_before.as_ref().unwrap();
+        assert_eq!(before["a"].as_str().unwrap().chars().count(), 256);
         let p = e.params.unwrap();
         assert_eq!(p["a"].as_str().unwrap().chars().count(), 256);
         assert_eq!(p["n"][0].as_str().unwrap().chars().count(), 256);

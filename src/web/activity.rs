@@ -643,18 +643,21 @@ async fn list_views(
 
 async fn save_view(
     State(state): State<AppState>,
+    meta: RequestMeta,
     admin: RequireAdmin,
     Json(body): Json<ViewBody>,
 ) -> AppResult<AxumJson<views::View>> {
-    let view = store_view(&state, admin.id(), body.name, body.query).await?;
+    let view = store_view(&state, &meta, &admin, body.name, body.query).await?;
     Ok(AxumJson(view))
 }
 
-/// Validates and saves (or replaces, by name) one of the user's views: the
-/// API and the page's form share these rules.
+/// Validates and saves (or replaces, by name) one of the user's views, and
+/// audits it as `observability.view.save`: the API and the page's form share
+/// these rules.
 pub(crate) async fn store_view(
     state: &AppState,
-    user_id: &str,
+    meta: &RequestMeta,
+    admin: &RequireAdmin,
     name: Option<String>,
     query: Option<Value>,
 ) -> AppResult<views::View> {
@@ -677,31 +680,63 @@ pub(crate) async fn store_view(
             MAX_VIEW_QUERY_BYTES / 1024
         )));
     }
-    let uid = user_id.to_string();
-    state
+    let uid = admin.id().to_string();
+    let activity = state.activity.clone();
+    let (view, replaced) = state
         .db
         .run(move |c| {
-            if views::by_name(c, &uid, &name)?.is_none()
-                && views::count(c, &uid)? >= MAX_VIEWS_PER_USER
-            {
+            // Check and write as one step, or two saves at once could both
+            // pass the limit.
+            let _one_at_a_time = activity.views.lock().unwrap_or_else(|e| e.into_inner());
+            let replaced = views::by_name(c, &uid, &name)?.is_some();
+            if !replaced && views::count(c, &uid)? >= MAX_VIEWS_PER_USER {
                 return Ok(Err(AppError::unprocessable(format!(
                     "name: you already have {MAX_VIEWS_PER_USER} saved views; delete one or reuse a name"
                 ))));
             }
-            Ok(Ok(views::upsert(c, &uid, &name, &query)?))
+            Ok(Ok((views::upsert(c, &uid, &name, &query)?, replaced)))
         })
-        .await?
+        .await??;
+    state
+        .audit(
+            meta.audit("observability.view.save", Some(admin))
+                .resource(format!("view:{}", view.id))
+                .params(json!({"name": view.name, "query": view.query, "replaced": replaced}))
+                .success(),
+        )
+        .await;
+    Ok(view)
+}
+
+/// Deletes one of the admin's own views (another's is not found) and audits
+/// it as `observability.view.delete`.
+pub(crate) async fn remove_view(
+    state: &AppState,
+    meta: &RequestMeta,
+    admin: &RequireAdmin,
+    id: String,
+) -> AppResult<()> {
+    let uid = admin.id().to_string();
+    let vid = id.clone();
+    if !state.db.run(move |c| views::delete(c, &uid, &vid)).await? {
+        return Err(AppError::not_found("view not found"));
+    }
+    state
+        .audit(
+            meta.audit("observability.view.delete", Some(admin))
+                .resource(format!("view:{id}"))
+                .success(),
+        )
+        .await;
+    Ok(())
 }
 
 async fn delete_view(
     State(state): State<AppState>,
+    meta: RequestMeta,
     admin: RequireAdmin,
     Path(id): Path<String>,
 ) -> AppResult<StatusCode> {
-    let uid = admin.id().to_string();
-    if state.db.run(move |c| views::delete(c, &uid, &id)).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(AppError::not_found("view not found"))
-    }
+    remove_view(&state, &meta, &admin, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

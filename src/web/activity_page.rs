@@ -16,8 +16,8 @@ use serde_json::{json, Map, Value};
 use tower_sessions::Session;
 
 use super::activity::{
-    audit_read, cached_health, int_param, now, parse_cursor, parse_filter, present, store_view,
-    Params, Parsed,
+    audit_read, cached_health, int_param, now, parse_cursor, parse_filter, present, remove_view,
+    store_view, Params, Parsed,
 };
 use super::extract::{Form, Query, RequestMeta};
 use crate::app::AppState;
@@ -43,7 +43,9 @@ const RANGES: [(&str, &str); 5] = [
     ("43200", "Last 30 days"),
 ];
 /// The query parameters that make up the page's filter state, in URL order.
-const FILTER_KEYS: [&str; 12] = [
+/// Every filter `parse_filter` applies must be here, or the links built from
+/// the state (load more, export, sort, views) would silently drop it.
+const FILTER_KEYS: [&str; 15] = [
     "since_minutes",
     "since",
     "until",
@@ -56,6 +58,17 @@ const FILTER_KEYS: [&str; 12] = [
     "include_self_reads",
     "min_duration_ms",
     "action_prefix",
+    "resource",
+    "result_pattern",
+    "correlation_id",
+];
+/// Filters the form has no control for (they come from shared links, saved
+/// views or the side panel): shown as removable chips, carried as hidden fields.
+const LINK_ONLY_KEYS: [(&str, &str); 4] = [
+    ("action_prefix", "Action starts with"),
+    ("resource", "Resource"),
+    ("result_pattern", "Result like"),
+    ("correlation_id", "Correlation id"),
 ];
 
 pub fn router() -> Router<AppState> {
@@ -293,7 +306,7 @@ fn parse_sort(p: &PageParams) -> AppResult<Sort> {
         "time" | "timestamp" => None,
         other => Some(SortKey::parse(other).ok_or_else(|| {
             AppError::unprocessable(format!(
-                "sort: must be one of time, action, user, result, source, duration, got {other:?}"
+                "sort: must be one of time, action, user, result, source, duration, resource, got {other:?}"
             ))
         })?),
     };
@@ -419,13 +432,14 @@ fn join_qs(a: &str, b: &str) -> String {
 }
 
 fn sort_links(l: &Links, sort: &Sort) -> Vec<SortLink> {
-    let cols: [(&'static str, &'static str); 6] = [
+    let cols: [(&'static str, &'static str); 7] = [
         ("time", "Time"),
         ("action", "Action"),
         ("user", "User"),
         ("result", "Result"),
         ("source", "Source"),
         ("duration", "Duration"),
+        ("resource", "Resource"),
     ];
     cols.iter()
         .map(|(key, label)| {
@@ -453,6 +467,32 @@ fn sort_links(l: &Links, sort: &Sort) -> Vec<SortLink> {
                     (true, false) => "ascending",
                 },
             }
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+struct LinkFilter {
+    key: &'static str,
+    label: &'static str,
+    value: String,
+    remove_href: String,
+}
+
+/// The set filters the form has no control for, each with the address of the
+/// page without it.
+fn link_filters(values: &BTreeMap<&'static str, String>, sort_qs: &str) -> Vec<LinkFilter> {
+    LINK_ONLY_KEYS
+        .iter()
+        .filter(|(k, _)| !values[k].is_empty())
+        .map(|(key, label)| LinkFilter {
+            key,
+            label,
+            value: values[key].clone(),
+            remove_href: url(
+                "/admin/activity",
+                &join_qs(&qs_with(values, &[(key, "")]), sort_qs),
+            ),
         })
         .collect()
 }
@@ -588,6 +628,7 @@ async fn page(
         filters_qs => l.filters_qs.clone(),
         refresh_href => url("/admin/activity", &full_qs),
         export_href => url("/api/admin/activity/export", &join_qs("format=csv", &export_qs)),
+        link_filters => ser(&link_filters(&l.values, &l.sort_qs)),
         row => (),
         view_notice => (),
         ..base
@@ -687,11 +728,12 @@ fn view_query(query: &str) -> (Map<String, Value>, String) {
 async fn save_view(
     State(state): State<AppState>,
     session: Session,
+    meta: RequestMeta,
     admin: RequireAdmin,
     Form(form): Form<ViewForm>,
 ) -> AppResult<Html<String>> {
     let (map, back) = view_query(form.query.as_deref().unwrap_or(""));
-    let view = store_view(&state, admin.id(), form.name, Some(Value::Object(map))).await?;
+    let view = store_view(&state, &meta, &admin, form.name, Some(Value::Object(map))).await?;
     render_views(
         &state,
         &session,
@@ -711,14 +753,12 @@ struct DeleteForm {
 async fn delete_view(
     State(state): State<AppState>,
     session: Session,
+    meta: RequestMeta,
     admin: RequireAdmin,
     Path(id): Path<String>,
     Form(form): Form<DeleteForm>,
 ) -> AppResult<Html<String>> {
-    let uid = admin.id().to_string();
-    if !state.db.run(move |c| views::delete(c, &uid, &id)).await? {
-        return Err(AppError::not_found("view not found"));
-    }
+    remove_view(&state, &meta, &admin, id).await?;
     let (_, back) = view_query(form.query.as_deref().unwrap_or(""));
     render_views(&state, &session, &admin, back, Some("View deleted.".into())).await
 }
@@ -766,16 +806,24 @@ pub fn panel_view(row: &AuditRow) -> PanelView {
     }
 }
 
-/// `params.sql` (and any nested `sql` string) with its literals masked.
+/// Keys whose string values hold SQL in the platform's rows (`sql`,
+/// `query`, `statement`, `…_sql`, `…_query`), in any case.
+fn holds_sql(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    ["sql", "query", "statement"].contains(&k.as_str())
+        || k.ends_with("_sql")
+        || k.ends_with("_query")
+}
+
+/// Every SQL string of the params (see [`holds_sql`]), however deep, with its
+/// literals masked.
 fn mask_params(v: Value) -> Value {
     match v {
         Value::Object(o) => Value::Object(
             o.into_iter()
                 .map(|(k, v)| {
                     let v = match v {
-                        Value::String(s) if k.eq_ignore_ascii_case("sql") => {
-                            Value::String(mask_sql(&s))
-                        }
+                        Value::String(s) if holds_sql(&k) => Value::String(mask_sql(&s)),
                         other => mask_params(other),
                     };
                     (k, v)
@@ -926,6 +974,21 @@ mod tests {
             mask_sql("SELECT a1, \"col 2\" FROM t9 WHERE x = 'it''s' AND y >= 42.5 LIMIT 10"),
             "SELECT a1, \"col 2\" FROM t9 WHERE x = ? AND y >= ? LIMIT ?"
         );
+    }
+
+    #[test]
+    fn sql_under_any_sql_holding_key_is_masked_and_other_strings_are_not() {
+        let v = mask_params(json!({
+            "sql": "SELECT 1",
+            "Query": "SELECT * FROM t WHERE id = 7",
+            "nested": [{"count_sql": "SELECT 'x'", "statement": "DELETE FROM t WHERE a = 'b'"}],
+            "note": "row 7 of 'orders'",
+        }));
+        assert_eq!(v["sql"], "SELECT ?");
+        assert_eq!(v["Query"], "SELECT * FROM t WHERE id = ?");
+        assert_eq!(v["nested"][0]["count_sql"], "SELECT ?");
+        assert_eq!(v["nested"][0]["statement"], "DELETE FROM t WHERE a = ?");
+        assert_eq!(v["note"], "row 7 of 'orders'");
     }
 
     #[test]

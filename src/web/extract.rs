@@ -38,7 +38,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|e| AppError::PayloadTooLarge(format!("body: {e}")))?;
+            .map_err(|e| {
+                AppError::PayloadTooLarge(format!(
+                    "body: {e} (too large for this endpoint: send it in smaller requests)"
+                ))
+            })?;
         if bytes.is_empty() {
             return Err(AppError::Unprocessable(
                 "body: expected a JSON object".into(),

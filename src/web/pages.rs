@@ -18,19 +18,33 @@ pub fn router() -> Router<AppState> {
         .route("/", get(root))
         .route(
             "/activity-center",
-            get(|| async { Redirect::permanent("/admin/activity") }),
+            get(|uri: Uri| async move { moved(&uri, "/admin/activity", "") }),
         )
         .route(
             "/admin/scheduler-runs",
-            get(|| async { Redirect::permanent("/admin/activity?source=scheduler") }),
+            get(|uri: Uri| async move { moved(&uri, "/admin/activity", "source=scheduler") }),
         )
         .route(
             "/admin/usage",
-            get(|| async { Redirect::permanent("/admin/telemetry") }),
+            get(|uri: Uri| async move { moved(&uri, "/admin/telemetry", "") }),
         )
         .route("/admin/telemetry", get(section))
         .route("/admin/sessions", get(section))
         .route("/admin/feedback", get(section))
+}
+
+/// A 308 to an old address's new home that keeps the query string of a
+/// bookmarked link (after the new address's own parameters).
+fn moved(uri: &Uri, to: &str, fixed: &str) -> Redirect {
+    let query: Vec<&str> = [fixed, uri.query().unwrap_or("")]
+        .into_iter()
+        .filter(|q| !q.is_empty())
+        .collect();
+    if query.is_empty() {
+        Redirect::permanent(to)
+    } else {
+        Redirect::permanent(&format!("{to}?{}", query.join("&")))
+    }
 }
 
 async fn root(MaybeUser(user): MaybeUser) -> Response {

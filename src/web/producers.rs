@@ -25,14 +25,23 @@ use crate::repo::sync_history::{self, NewSyncRun};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/audit/events", post(audit_events))
+        // The largest batch the item rules allow must fit: 1000 events with
+        // 64 KiB of params each, plus their other (bounded) fields.
+        .route(
+            "/api/v1/audit/events",
+            post(audit_events).layer(axum::extract::DefaultBodyLimit::max(MAX_EVENTS_BODY_BYTES)),
+        )
         .route("/api/v1/sync-runs", post(sync_runs))
 }
 
 /// Most items one request may carry.
 pub const MAX_BATCH: usize = 1000;
-/// Largest `params` (and `params_before`) of one event, serialized.
+/// Largest `params` plus `params_before` of one event, serialized (SPEC §4:
+/// at most 64 KiB per row).
 pub const MAX_PARAMS_BYTES: usize = 64 * 1024;
+/// Largest body of `POST /api/v1/audit/events`: a full batch of the largest
+/// events (their other fields are bounded to a few KiB) always fits.
+pub const MAX_EVENTS_BODY_BYTES: usize = MAX_BATCH * (MAX_PARAMS_BYTES + 8 * 1024);
 /// How far back and ahead an event's own timestamp may lie.
 pub const MAX_PAST: Duration = Duration::hours(24);
 pub const MAX_FUTURE: Duration = Duration::minutes(5);
@@ -176,6 +185,22 @@ fn parse_event(pos: &str, v: Value, now: NaiveDateTime) -> AppResult<AuditEvent>
             ));
         }
     }
+    let (params, params_before) = (
+        json_object(pos, "params", e.params)?,
+        json_object(pos, "params_before", e.params_before)?,
+    );
+    let encoded = |v: &Option<Value>| v.as_ref().map_or(0, |v| v.to_string().len());
+    let both = encoded(&params) + encoded(&params_before);
+    if both > MAX_PARAMS_BYTES {
+        return Err(at(
+            pos,
+            "params_before",
+            format!(
+                "params and params_before together are larger than {} KiB once encoded ({both} bytes)",
+                MAX_PARAMS_BYTES / 1024
+            ),
+        ));
+    }
     let event_id = bounded(pos, "event_id", e.event_id, 128)?;
     if event_id.as_deref().is_some_and(|s| s.is_empty()) {
         return Err(at(pos, "event_id", "must not be empty"));
@@ -185,8 +210,8 @@ fn parse_event(pos: &str, v: Value, now: NaiveDateTime) -> AppResult<AuditEvent>
         user_id: bounded(pos, "user_id", e.user_id, 200)?.filter(|u| !u.is_empty()),
         action,
         resource: bounded(pos, "resource", e.resource, 1024)?,
-        params: json_object(pos, "params", e.params)?,
-        params_before: json_object(pos, "params_before", e.params_before)?,
+        params,
+        params_before,
         result: bounded(pos, "result", e.result, 128)?,
         duration_ms: e.duration_ms,
         client_ip: bounded(pos, "client_ip", e.client_ip, 64)?,

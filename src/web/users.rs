@@ -107,13 +107,14 @@ async fn update(
         .map_err(AppError::from)?;
     // Authorisation reads the cache: drop it so the change applies at once.
     state.auth.invalidate_user(&id);
-    let mut event = meta
+    let event = meta
         .audit("user.update", Some(admin))
         .resource(format!("user:{id}"))
         .params(changes)
+        .params_before(
+            json!({"name": before.name, "role": before.role.as_str(), "active": before.active}),
+        )
         .success();
-    event.params_before =
-        Some(json!({"name": before.name, "role": before.role.as_str(), "active": before.active}));
     state.audit(event).await;
     Ok(user)
 }

@@ -742,6 +742,29 @@ async fn saved_views_upsert_list_delete_and_enforce_their_limits() {
         .call(Method::DELETE, &format!("{path}/{id}"), None)
         .await;
     assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+    // Each change is audited once; refused ones write nothing.
+    assert_eq!(
+        app.query_i64(
+            "SELECT count(*) FROM audit_log WHERE action = 'observability.view.save' AND result = 'success'"
+        )
+        .await,
+        3
+    );
+    assert_eq!(
+        app.query_i64(
+            "SELECT count(*) FROM audit_log WHERE action = 'observability.view.save' AND (params->>'replaced')::BOOLEAN"
+        )
+        .await,
+        2,
+        "the second save of Errors and the reuse of view 3 replaced a view"
+    );
+    assert_eq!(
+        app.query_i64(&format!(
+            "SELECT count(*) FROM audit_log WHERE action = 'observability.view.delete' AND resource = 'view:{id}'"
+        ))
+        .await,
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -884,6 +907,39 @@ async fn producers_post_audit_events_idempotently_and_only_with_the_right_role()
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_batch_of_large_events_within_the_item_limits_is_accepted_whole() {
+    let app = TestApp::spawn().await;
+    let service = app.api_as(Role::Service).await;
+    // 40 events of 60 KiB params: 2.4 MB, over the 2 MiB limit of other JSON bodies.
+    let big = json!({"action": "table.read", "params": {"blob": "x".repeat(60 * 1024)}});
+    let resp = service
+        .post("/api/v1/audit/events", Value::Array(vec![big; 40]))
+        .await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        app.query_i64(
+            "SELECT count(*) FROM audit_log WHERE action = 'table.read' AND length(params->>'blob') = 61440"
+        )
+        .await,
+        40,
+        "kept as sent"
+    );
+    // Other JSON bodies keep their small limit, with a message that says what to do.
+    let admin = app.api_as(Role::Admin).await;
+    assert_detail(
+        admin
+            .post(
+                "/api/admin/observability/views",
+                json!({"name": "big", "query": {"q": "x".repeat(3 * 1024 * 1024)}}),
+            )
+            .await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "smaller requests",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn producer_bounds_name_the_first_bad_item_and_an_invalid_batch_writes_nothing() {
     let app = TestApp::spawn().await;
     let service = app.api_as(Role::Service).await;
@@ -899,6 +955,11 @@ async fn producer_bounds_name_the_first_bad_item_and_an_invalid_batch_writes_not
         (
             json!([ok, {"action": "x", "params": {"blob": "x".repeat(64 * 1024)}}]),
             "events[1].params",
+        ),
+        (
+            json!([ok, {"action": "x", "params": {"a": "x".repeat(33 * 1024)},
+                        "params_before": {"a": "y".repeat(33 * 1024)}}]),
+            "events[1].params_before: params and params_before together",
         ),
         (
             json!([{"action": "x", "params": "not an object"}]),
@@ -1117,4 +1178,127 @@ async fn a_large_export_arrives_whole_across_many_chunks() {
     ns.sort();
     ns.dedup();
     assert_eq!(ns.len(), 3000, "every row once");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn audited_requests_record_their_duration_client_ip_and_correlation_id() {
+    let app = TestApp::spawn().await;
+    let admin = app.api_as(Role::Admin).await;
+    let resp = admin
+        .client
+        .get(app.at("/api/admin/activity/sync"))
+        .bearer_auth(admin.token.as_deref().unwrap())
+        .header("X-Request-Id", "trace-7f3a")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["x-request-id"], "trace-7f3a", "echoed back");
+    let (ip, corr, kind, timed) = app
+        .state
+        .db
+        .run(|c| {
+            Ok(c.query_row(
+                "SELECT client_ip, correlation_id, client_kind, duration_ms IS NOT NULL AND duration_ms >= 0
+                 FROM audit_log WHERE action = 'activity.read'",
+                [],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, bool>(3)?,
+                    ))
+                },
+            )?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (ip.as_str(), corr.as_str(), kind.as_str()),
+        ("127.0.0.1", "trace-7f3a", "cli")
+    );
+    assert!(timed, "the request-timing layer fills duration_ms");
+    // The timeline finds the request's rows by its correlation id.
+    let found = get_json(
+        &admin,
+        "/api/admin/activity?correlation_id=trace-7f3a&include_self_reads=true",
+    )
+    .await;
+    assert_eq!(found["rows"].as_array().unwrap().len(), 1);
+    assert_eq!(found["rows"][0]["correlation_id"], "trace-7f3a");
+    assert_eq!(found["filter"]["correlation_id"], "trace-7f3a");
+    // Without an id of the caller's, one is made (a UUIDv7) and written.
+    let resp = admin.get("/api/admin/activity/sync?status=failed").await;
+    let made = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_eq!(uuid::Uuid::parse_str(&made).unwrap().get_version_num(), 7);
+    assert_eq!(
+        app.query_i64(&format!(
+            "SELECT count(*) FROM audit_log WHERE correlation_id = '{made}'"
+        ))
+        .await,
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_audit_write_never_fails_the_request_that_caused_it() {
+    let app = TestApp::spawn().await;
+    let exec = |sql: &'static str| {
+        let db = app.state.db.clone();
+        async move { db.run(move |c| Ok(c.execute_batch(sql)?)).await.unwrap() }
+    };
+    // Every audit write now fails: the table is gone.
+    exec("ALTER TABLE audit_log RENAME TO audit_log_away").await;
+    let mut b = app.browser();
+    let resp = b
+        .login(crate::helpers::ADMIN_EMAIL, crate::helpers::PASSWORD)
+        .await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::SEE_OTHER,
+        "signed in all the same"
+    );
+    let token = app
+        .api()
+        .post(
+            "/auth/token",
+            json!({"email": crate::helpers::ADMIN_EMAIL, "password": crate::helpers::PASSWORD}),
+        )
+        .await;
+    assert_eq!(token.status(), StatusCode::OK);
+    exec("ALTER TABLE audit_log_away RENAME TO audit_log").await;
+    assert_eq!(
+        app.query_i64("SELECT count(*) FROM audit_log WHERE action LIKE 'auth.%'")
+            .await,
+        0,
+        "nothing was written while the table was away"
+    );
+    // And the server keeps auditing once the table is back.
+    b.refresh_csrf("/me").await;
+    let out = b.post_form("/logout", &[]).await;
+    assert!(out.status().is_success(), "{}", out.status());
+    assert_eq!(
+        app.query_i64("SELECT count(*) FROM audit_log WHERE action = 'auth.logout'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn glassboxs_own_rows_keep_at_most_256_characters_of_a_logged_value() {
+    let app = TestApp::spawn().await;
+    let email = format!("{}@example.com", "a".repeat(1000));
+    let resp = app
+        .api()
+        .post("/auth/token", json!({"email": email, "password": "wrong"}))
+        .await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.query_i64(
+            "SELECT max(length(params->>'email')) FROM audit_log WHERE action = 'auth.login' AND result = 'invalid_password'"
+        )
+        .await,
+        256
+    );
 }

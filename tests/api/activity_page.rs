@@ -401,3 +401,85 @@ async fn page_reads_write_one_activity_read_row_per_filter_within_a_minute() {
         .iter()
         .any(|a| a == "activity.read"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn filters_without_a_form_control_survive_in_every_link_and_show_as_removable_chips() {
+    let app = TestApp::spawn().await;
+    let mut tagged = rows("table.read", 60, 1, "success", 10);
+    for e in &mut tagged {
+        e.correlation_id = Some("req-42".into());
+    }
+    write(&app, tagged).await;
+    write(&app, rows("table.read", 20, 100, "success", 10)).await;
+    let b = app.signed_in(ADMIN_EMAIL).await;
+    let doc = Html::parse_document(
+        &b.get("/admin/activity?correlation_id=req-42")
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+    assert_eq!(texts(&doc, ".kpi[data-kpi=events] .kpi-value"), vec!["60"]);
+    assert_eq!(
+        attrs(
+            &doc,
+            "#filter-fields input[type=hidden][name=correlation_id]",
+            "value"
+        ),
+        vec!["req-42"],
+        "the form carries it to the next htmx request"
+    );
+    let chip = attrs(&doc, ".filter-chip[data-filter=correlation_id]", "href");
+    assert_eq!(chip, vec!["/admin/activity"], "the chip removes the filter");
+    let mut links = attrs(&doc, "#rows tr.load-more", "hx-get");
+    links.extend(attrs(&doc, "#export-csv", "href"));
+    links.extend(attrs(&doc, "th a[data-sort]", "href"));
+    links.extend(attrs(&doc, ".kpi[href^='/admin']", "href"));
+    assert!(links.len() >= 10, "{links:?}");
+    for l in &links {
+        assert!(l.contains("correlation_id=req-42"), "{l} lost the filter");
+    }
+    // Load more brings the remaining 10 tagged rows, not untagged ones.
+    let html = b
+        .htmx_get(&attrs(&doc, "#rows tr.load-more", "hx-get")[0])
+        .await;
+    let frag = Html::parse_fragment(&format!(
+        "<table><tbody>{}</tbody></table>",
+        html.text().await.unwrap()
+    ));
+    assert_eq!(frag.select(&sel("tr.audit-row")).count(), 10);
+    // The CSV has exactly the 60 tagged rows.
+    let csv = b
+        .get(&attrs(&doc, "#export-csv", "href")[0])
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(csv.lines().count(), 1 + 60);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_resource_column_sorts_too() {
+    let app = TestApp::spawn().await;
+    let mut evs = rows("table.read", 3, 1, "success", 10);
+    for (e, r) in evs.iter_mut().zip(["table:b", "table:c", "table:a"]) {
+        e.resource = Some(r.into());
+    }
+    write(&app, evs).await;
+    let b = app.signed_in(ADMIN_EMAIL).await;
+    let doc = Html::parse_document(
+        &b.get("/admin/activity?action=table.read&sort=resource&dir=asc")
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        texts(&doc, "#rows tr.audit-row td:nth-child(7)"),
+        vec!["table:a", "table:b", "table:c"]
+    );
+    assert_eq!(
+        attrs(&doc, "th[aria-sort=ascending] a", "data-sort"),
+        vec!["resource"]
+    );
+}

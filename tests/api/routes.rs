@@ -398,3 +398,26 @@ async fn a_wrong_role_on_a_page_gets_the_403_page_and_on_an_api_403_json() {
     let api = b.get("/api/admin/users").await;
     crate::helpers::assert_detail(api, StatusCode::FORBIDDEN, "Admin access required").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agnes_old_addresses_redirect_permanently_and_keep_the_query() {
+    let app = TestApp::spawn().await;
+    let api = app.api();
+    for (from, to) in [
+        ("/activity-center", "/admin/activity"),
+        (
+            "/activity-center?user_id=u1&since_minutes=60",
+            "/admin/activity?user_id=u1&since_minutes=60",
+        ),
+        ("/admin/scheduler-runs", "/admin/activity?source=scheduler"),
+        (
+            "/admin/scheduler-runs?since_minutes=10080",
+            "/admin/activity?source=scheduler&since_minutes=10080",
+        ),
+        ("/admin/usage", "/admin/telemetry"),
+    ] {
+        let resp = api.get(from).await;
+        assert_eq!(resp.status(), StatusCode::PERMANENT_REDIRECT, "{from}");
+        assert_eq!(resp.headers()["location"], to, "{from}");
+    }
+}

@@ -421,15 +421,17 @@ pub enum SortKey {
     Result,
     Source,
     Duration,
+    Resource,
 }
 
 impl SortKey {
-    pub const ALL: [(&'static str, SortKey); 5] = [
+    pub const ALL: [(&'static str, SortKey); 6] = [
         ("action", SortKey::Action),
         ("user", SortKey::User),
         ("result", SortKey::Result),
         ("source", SortKey::Source),
         ("duration", SortKey::Duration),
+        ("resource", SortKey::Resource),
     ];
 
     pub fn parse(s: &str) -> Option<SortKey> {
@@ -445,6 +447,7 @@ impl SortKey {
             SortKey::Result => "audit_log.result",
             SortKey::Source => "CAST(audit_log.source AS VARCHAR)",
             SortKey::Duration => "audit_log.duration_ms",
+            SortKey::Resource => "audit_log.resource",
         }
     }
 }
