@@ -1,6 +1,7 @@
 // The Audit log page on demo data (60k audit rows over 30 days), in a real browser.
 
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 
 import { DEMO_ADMIN, assertClean, launchBrowser, newPage, shot, signIn, startServer } from './lib.mjs';
@@ -21,9 +22,13 @@ describe('the audit log page', () => {
 
   const rowCount = (page) => page.locator('#rows tr.audit-row').count();
   const params = (page) => new URL(page.url()).searchParams;
-  /** Waits until htmx has no request in flight. */
+  /** Waits until htmx has no request in flight and the facet options are in. */
   const settled = (page) =>
-    page.waitForFunction(() => !document.querySelector('.htmx-request'), null, { timeout: 15_000 });
+    page.waitForFunction(
+      () => !document.querySelector('.htmx-request') && !document.querySelector('[data-facets-pending]'),
+      null,
+      { timeout: 15_000 },
+    );
 
   test('KPI cards, facets, search, load more, the side panel and back/forward', async () => {
     const { context, page, problems } = await newPage(browser);
@@ -186,10 +191,11 @@ describe('the audit log page', () => {
       const same = (a, b) => assert.equal(new Date(a).getTime(), new Date(b).getTime());
       same(exportUrl.searchParams.get('since'), since);
       same(exportUrl.searchParams.get('until'), until);
-      const csv = await page.request.get(exportUrl.toString());
-      assert.equal(csv.status(), 200);
-      assert.match(csv.headers()['content-disposition'], /audit_log_\d{8}T\d{6}Z_\d{8}T\d{6}Z\.csv/);
-      const body = await csv.text();
+      // A real download, as the button gives it.
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-csv')]);
+      assert.match(download.suggestedFilename(), /^audit_log_\d{8}T\d{6}Z_\d{8}T\d{6}Z\.csv$/);
+      assert.equal(await download.failure(), null);
+      const body = await readFile(await download.path(), 'utf8');
       const lines = body.split('\n').filter((l) => l.length > 0);
       // Demo params hold no newlines, so each record is one line.
       const rows = lines.length - 1;
@@ -202,6 +208,117 @@ describe('the audit log page', () => {
       assert.equal(rows, k.events_total);
       const shown = (await page.locator('.kpi[data-kpi=events] .kpi-value').textContent()).replace(/,/g, '');
       assert.equal(Number(shown), k.events_total, 'the card shows the same number');
+      assertClean(problems);
+    } finally {
+      await context.close();
+    }
+  });
+  test("times are shown in the viewer's own zone", async () => {
+    // A zone with a half-hour offset, so a UTC or host-zone rendering cannot pass.
+    const zone = 'Asia/Kolkata';
+    const { context, page, problems } = await newPage(browser, { timezoneId: zone, locale: 'en-US' });
+    try {
+      await signIn(page, server.url, DEMO_ADMIN);
+      const time = page.locator('#rows tr.audit-row time').first();
+      await page.waitForFunction(() => document.querySelector('#rows tr.audit-row time')?.dataset.local === '1');
+      const iso = await time.getAttribute('datetime');
+      const expected = new Intl.DateTimeFormat('en-US', { dateStyle: 'medium', timeStyle: 'short', timeZone: zone })
+        .format(new Date(iso));
+      assert.equal((await time.textContent()).trim(), expected);
+      assert.equal(await time.getAttribute('title'), new Date(iso).toISOString(), 'the exact UTC time on hover');
+      assertClean(problems);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('auto-refresh reloads the results every 30 s, only while ticked and the tab is visible', async () => {
+    const { context, page, problems } = await newPage(browser);
+    try {
+      await page.clock.install();
+      await signIn(page, server.url, DEMO_ADMIN);
+      await page.locator('#rows tr.audit-row').first().waitFor();
+      let refreshes = 0;
+      page.on('request', (r) => {
+        const u = new URL(r.url());
+        if (u.pathname === '/admin/activity' && r.headers()['hx-request'] === 'true') refreshes += 1;
+      });
+      const tick = async (n) => {
+        for (let i = 0; i < n; i++) await page.clock.fastForward('00:31');
+        await settled(page);
+      };
+      const hide = (hidden) =>
+        page.evaluate((h) => {
+          Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => (h ? 'hidden' : 'visible') });
+          document.dispatchEvent(new Event('visibilitychange'));
+        }, hidden);
+
+      await tick(2);
+      assert.equal(refreshes, 0, 'off by default');
+
+      await page.check('#auto-refresh');
+      const refreshed = page.waitForResponse((r) => new URL(r.url()).pathname === '/admin/activity' && r.status() === 200);
+      await tick(1);
+      await refreshed;
+      await settled(page);
+      assert.equal(refreshes, 1, 'one refresh after 30 s');
+      assert.equal(await page.locator('#rows tr.audit-row').count(), 50, 'the table is back after the swap');
+
+      await hide(true);
+      await tick(3);
+      assert.equal(refreshes, 1, 'a hidden tab does not poll');
+
+      await hide(false);
+      await tick(1);
+      await page.waitForFunction(() => !document.querySelector('.htmx-request'));
+      assert.ok(refreshes >= 2, 'polling resumes when the tab is visible again');
+      assert.ok(await page.isChecked('#auto-refresh'), 'the toggle survives the swap');
+      assertClean(problems);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('the include-admin-reads toggle shows and hides activity.read rows', async () => {
+    const { context, page, problems } = await newPage(browser);
+    try {
+      await signIn(page, server.url, DEMO_ADMIN);
+      const actions = () => page.locator('#rows tr.audit-row td:nth-child(2)').allTextContents();
+      // Signing in opened this page, which wrote an activity.read row.
+      await page.locator('#rows tr.audit-row').first().waitFor();
+      assert.ok(!(await actions()).includes('activity.read'), 'hidden by default');
+      await page.check('#f-self-reads');
+      await page.waitForURL((u) => u.searchParams.get('include_self_reads') === 'true');
+      await settled(page);
+      assert.ok((await actions()).includes('activity.read'), 'shown once included');
+      await shot(page, 'activity-self-reads');
+      await page.uncheck('#f-self-reads');
+      await page.waitForURL((u) => u.searchParams.get('include_self_reads') === null);
+      await settled(page);
+      assert.ok(!(await actions()).includes('activity.read'), 'hidden again');
+      assertClean(problems);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('a shared link with a filter the form has no control for shows it as a chip that removes it', async () => {
+    const { context, page, problems } = await newPage(browser);
+    try {
+      await signIn(page, server.url, DEMO_ADMIN);
+      await page.goto(`${server.url}/admin/activity?action_prefix=auth.&since_minutes=10080`);
+      const chip = page.locator('.filter-chip[data-filter=action_prefix]');
+      await chip.waitFor();
+      const actions = await page.locator('#rows tr.audit-row td:nth-child(2)').allTextContents();
+      assert.ok(actions.length > 0 && actions.every((a) => a.trim().startsWith('auth.')), 'only auth.* rows');
+      const more = await page.locator('#rows tr.load-more').getAttribute('hx-get');
+      assert.match(more ?? '', /action_prefix=auth\./, 'load more keeps it');
+      await shot(page, 'activity-link-filter');
+      await chip.click();
+      await page.waitForURL((u) => u.searchParams.get('action_prefix') === null);
+      await settled(page);
+      assert.equal(await chip.count(), 0);
+      assert.equal(params(page).get('since_minutes'), '10080', 'the other filters stay');
       assertClean(problems);
     } finally {
       await context.close();

@@ -202,14 +202,15 @@ export function launchBrowser() {
 }
 
 /**
- * A fresh context (own cookies) and page, watched for trouble:
+ * A fresh context (own cookies; optionally the viewer's time zone and locale)
+ * and page, watched for trouble:
  * `problems.console` (console errors and uncaught exceptions),
  * `problems.failed` (requests that failed at the network level) and
  * `problems.http` (responses with status >= 400; some are expected, e.g. a
  * refused sign-in, so tests decide what to assert on those).
  */
-export async function newPage(browser, { baseURL } = {}) {
-  const context = await browser.newContext({ baseURL, viewport: { width: 1280, height: 800 } });
+export async function newPage(browser, { baseURL, timezoneId, locale } = {}) {
+  const context = await browser.newContext({ baseURL, timezoneId, locale, viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
   page.setDefaultTimeout(10_000);
   page.setDefaultNavigationTimeout(15_000);

@@ -49,64 +49,92 @@ async fn main() -> anyhow::Result<()> {
     )?;
     println!("audit bench: {rows} rows, {n} requests per figure, sequential, release build");
     println!(
-        "{:<44} {:>9} {:>9}   target p95",
+        "{:<56} {:>9} {:>9}   target p95",
         "fragment", "p50 ms", "p95 ms"
     );
     for (window, q, target) in [
         ("24h", "since_minutes=1440", 50.0),
         ("30d", "since_minutes=43200", 250.0),
     ] {
-        for (name, path) in [
-            ("timeline page", format!("/api/admin/activity?{q}&limit=50")),
+        for (name, path, htmx) in [
+            (
+                "timeline page",
+                format!("/api/admin/activity?{q}&limit=50"),
+                false,
+            ),
             (
                 "timeline page, errors only",
                 format!("/api/admin/activity?{q}&limit=50&result_class=error"),
+                false,
             ),
             (
                 "kpis (+ previous window)",
                 format!("/api/admin/observability/kpis?{q}"),
+                false,
             ),
-            ("facets", format!("/api/admin/observability/facets?{q}")),
+            (
+                "facets",
+                format!("/api/admin/observability/facets?{q}"),
+                false,
+            ),
             (
                 "kpis, source=cli",
                 format!("/api/admin/observability/kpis?{q}&source=cli"),
+                false,
             ),
             (
                 "kpis, one user",
                 format!("/api/admin/observability/kpis?{q}&user_id={busy_user}"),
+                false,
             ),
             (
                 "facets, one user",
                 format!("/api/admin/observability/facets?{q}&user_id={busy_user}"),
+                false,
             ),
             (
                 "kpis, p95 card (min_duration_ms)",
                 format!("/api/admin/observability/kpis?{q}&min_duration_ms=2000"),
+                false,
             ),
             (
                 "timeline, search in params",
                 format!("/api/admin/activity?{q}&limit=50&q=refunds"),
+                false,
             ),
-            // What the page itself waits for: one htmx request that renders
-            // health, KPIs, facets, the first rows and the sync grid.
+            // What a filter change on the page waits for: one htmx request
+            // for health, KPIs, the first rows and the sync grid; the facet
+            // options follow as their own fragment.
             (
-                "page fragment (htmx, whole results)",
+                "page fragment (htmx: health, kpis, rows, sync)",
                 format!("/admin/activity?{q}"),
+                true,
             ),
             (
                 "page fragment, errors only",
                 format!("/admin/activity?{q}&result_class=error"),
+                true,
+            ),
+            (
+                "facet options fragment (htmx)",
+                format!("/admin/activity/filters?{q}"),
+                true,
+            ),
+            // A first visit or a shared link: the whole page in one response.
+            (
+                "whole page (not a fragment)",
+                format!("/admin/activity?{q}"),
+                false,
             ),
         ] {
             let mut times = Vec::with_capacity(n);
             for i in 0..n + 2 {
                 let t = Instant::now();
-                let resp = http
-                    .get(format!("{base}{path}"))
-                    .bearer_auth(&token)
-                    .header("HX-Request", "true")
-                    .send()
-                    .await?;
+                let mut req = http.get(format!("{base}{path}")).bearer_auth(&token);
+                if htmx {
+                    req = req.header("HX-Request", "true");
+                }
+                let resp = req.send().await?;
                 anyhow::ensure!(resp.status().is_success(), "{path}: {}", resp.status());
                 let _ = resp.bytes().await?;
                 if i >= 2 {
@@ -115,12 +143,20 @@ async fn main() -> anyhow::Result<()> {
             }
             times.sort_by(|a, b| a.total_cmp(b));
             let p95 = pct(&times, 0.95);
+            // SPEC §10 sets its bar on fragments; a whole page is shown for
+            // comparison only.
+            let verdict = if !htmx && !path.starts_with("/api/") {
+                "(no target: not a fragment)".to_string()
+            } else if p95 < target {
+                format!("< {target} ok")
+            } else {
+                format!("< {target} MISSED")
+            };
             println!(
-                "{:<44} {:>9.1} {:>9.1}   < {target} {}",
+                "{:<56} {:>9.1} {:>9.1}   {verdict}",
                 format!("{name} ({window})"),
                 pct(&times, 0.5),
                 p95,
-                if p95 < target { "ok" } else { "MISSED" }
             );
         }
     }
@@ -146,7 +182,7 @@ async fn main() -> anyhow::Result<()> {
     }
     times.sort_by(|a, b| a.total_cmp(b));
     println!(
-        "{:<44} {:>9.1} {:>9.1}   < 50 (uncached recompute)",
+        "{:<56} {:>9.1} {:>9.1}   < 50 (uncached recompute)",
         "health",
         pct(&times, 0.5),
         pct(&times, 0.95)
@@ -166,7 +202,7 @@ async fn main() -> anyhow::Result<()> {
     }
     times.sort_by(|a, b| a.total_cmp(b));
     println!(
-        "{:<44} {:>9.1} {:>9.1}   < 50",
+        "{:<56} {:>9.1} {:>9.1}   < 50",
         "health over HTTP (30 s cache)",
         pct(&times, 0.5),
         pct(&times, 0.95)

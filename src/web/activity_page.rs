@@ -74,6 +74,7 @@ const LINK_ONLY_KEYS: [(&str, &str); 4] = [
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/activity", get(page))
+        .route("/admin/activity/filters", get(filter_fields))
         .route("/admin/activity/rows", get(more_rows))
         .route("/admin/activity/rows/{id}", get(row_panel))
         .route("/admin/activity/views", post(save_view))
@@ -511,6 +512,44 @@ fn more_href(filters_qs: &str, next: Option<&audit_repo::Cursor>) -> Option<Stri
     })
 }
 
+/// What the filter fields (`#filter-fields`) show: the filter state, the
+/// window, the chips, and the facet options (`None`: still to be loaded from
+/// `facets_href`, so a filter change is not held up by the facet scan).
+fn fields_ctx(
+    parsed: &Parsed,
+    sort: &Sort,
+    l: &Links,
+    now: chrono::NaiveDateTime,
+    facets: Option<&audit_repo::Facets>,
+) -> minijinja::Value {
+    let since_s = isotime::format(&parsed.window.since);
+    let until_s = isotime::format(&parsed.window.until.unwrap_or(now));
+    let range = if l.values["since"].is_empty() && l.values["until"].is_empty() {
+        parsed
+            .window
+            .since_minutes
+            .map(|m| m.to_string())
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
+    let full_qs = join_qs(&l.filters_qs, &l.sort_qs);
+    context! {
+        f => ser(&l.values),
+        range_known => range.is_empty() || RANGES.iter().any(|(v, _)| *v == range),
+        range => range,
+        ranges => ser(&RANGES),
+        window_since => since_s,
+        window_until => until_s,
+        facets => ser(&facets.cloned().unwrap_or_default()),
+        facets_pending => facets.is_none(),
+        facets_href => facets.is_none().then(|| url("/admin/activity/filters", &full_qs)),
+        sort => sort.name.clone(),
+        dir => if sort.descending { "desc" } else { "asc" },
+        link_filters => ser(&link_filters(&l.values, &l.sort_qs)),
+    }
+}
+
 async fn page(
     State(state): State<AppState>,
     session: Session,
@@ -529,30 +568,52 @@ async fn page(
     let since = parsed.window.since;
     let until = parsed.window.until.unwrap_or(now);
     let filter = parsed.filter.clone();
-    let facet_filter = window_filter(&filter);
+    // A whole page shows the facets at once; an htmx swap loads them after
+    // the results (their own fragment), so a filter change shows rows, cards
+    // and health as soon as those are ready.
+    let facet_filter = (!fragment).then(|| window_filter(&filter));
     let sort_key = sort.key;
     let (descending, offset) = (sort.descending, (sort.page - 1) * PAGE_ROWS);
-    let (kpis, facets, rows, next, runs) = state
-        .db
-        .run(move |c| {
-            let (cur, prev) = audit_repo::kpis_with_previous(c, &filter)?;
-            let facets = audit_repo::facets(c, &facet_filter)?;
-            let (rows, next) = match sort_key {
-                None => {
-                    let pg = audit_repo::query(c, &filter, None, PAGE_ROWS)?;
-                    (pg.rows, pg.next_cursor)
-                }
-                Some(k) => (
-                    audit_repo::query_sorted(c, &filter, k, descending, offset, PAGE_ROWS)?,
-                    None,
-                ),
-            };
-            let runs = sync_history::list(c, since, Some(until), None, 500)?;
-            Ok(((cur, prev), facets, rows, next, runs))
-        })
-        .await?;
-    let (health, _) = cached_health(&state).await?;
-    let views = load_views(&state, &admin).await?;
+    // The regions are independent scans: run them side by side, each on its
+    // own connection (one after another they cost their sum).
+    let kpi_filter = filter.clone();
+    let (kpis, facets, (rows, next, runs), (health, _), views) = tokio::try_join!(
+        async {
+            Ok::<_, AppError>(
+                state
+                    .db
+                    .run(move |c| audit_repo::kpis_with_previous(c, &kpi_filter))
+                    .await?,
+            )
+        },
+        async {
+            Ok(match facet_filter {
+                Some(f) => Some(state.db.run(move |c| audit_repo::facets(c, &f)).await?),
+                None => None,
+            })
+        },
+        async {
+            Ok(state
+                .db
+                .run(move |c| {
+                    let (rows, next) = match sort_key {
+                        None => {
+                            let pg = audit_repo::query(c, &filter, None, PAGE_ROWS)?;
+                            (pg.rows, pg.next_cursor)
+                        }
+                        Some(k) => (
+                            audit_repo::query_sorted(c, &filter, k, descending, offset, PAGE_ROWS)?,
+                            None,
+                        ),
+                    };
+                    let runs = sync_history::list(c, since, Some(until), None, 500)?;
+                    Ok((rows, next, runs))
+                })
+                .await?)
+        },
+        cached_health(&state),
+        load_views(&state, &admin),
+    )?;
     audit_read(&state, &meta, &admin, "page", &parsed.echo).await;
 
     let total = kpis.0.events_total;
@@ -589,36 +650,18 @@ async fn page(
             ("until", until_s.as_str()),
         ],
     );
-    let range = if l.values["since"].is_empty() && l.values["until"].is_empty() {
-        parsed
-            .window
-            .since_minutes
-            .map(|m| m.to_string())
-            .unwrap_or_default()
-    } else {
-        String::new()
-    };
     let full_qs = join_qs(&l.filters_qs, &l.sort_qs);
     let base = super::base_ctx(&session, Some(&admin.user), "activity").await?;
     let ctx = context! {
         full => !fragment,
         oob => fragment,
         title => "Audit log",
-        f => ser(&l.values),
-        range_known => range.is_empty() || RANGES.iter().any(|(v, _)| *v == range),
-        range => range,
-        ranges => ser(&RANGES),
         result_classes => ser(&RESULT_CLASSES),
         sources => ser(&SOURCES),
-        window_since => since_s,
-        window_until => until_s,
         health => ser(&health),
         kpis => ser(&kpi_cards(&kpis.0, kpis.1.as_ref(), &l.values)),
-        facets => ser(&facets),
         rows => ser(&rows),
         more_href => more_href(&l.filters_qs, next.as_ref()),
-        sort => sort.name.clone(),
-        dir => if sort.descending { "desc" } else { "asc" },
         sort_links => ser(&sort_links(&l, &sort)),
         pager => ser(&pager),
         total => total,
@@ -628,10 +671,9 @@ async fn page(
         filters_qs => l.filters_qs.clone(),
         refresh_href => url("/admin/activity", &full_qs),
         export_href => url("/api/admin/activity/export", &join_qs("format=csv", &export_qs)),
-        link_filters => ser(&link_filters(&l.values, &l.sort_qs)),
         row => (),
         view_notice => (),
-        ..base
+        ..context! { ..fields_ctx(&parsed, &sort, &l, now, facets.as_ref()), ..base }
     };
     if fragment {
         let results = state.templates.block(TEMPLATE, "results", ctx.clone())?;
@@ -640,6 +682,33 @@ async fn page(
     } else {
         state.templates.page(TEMPLATE, ctx)
     }
+}
+
+/// The filter fields with the facet options of the window: what an htmx swap
+/// of the page loads once its results are in (part of that page view, so it
+/// writes no `activity.read` of its own).
+async fn filter_fields(
+    State(state): State<AppState>,
+    session: Session,
+    admin: RequireAdmin,
+    Query(p): Query<PageParams>,
+) -> AppResult<Html<String>> {
+    let now = now();
+    let parsed: Parsed = parse_filter(&p.filter, now)?;
+    let sort = parse_sort(&p)?;
+    let l = links(&p, &sort);
+    let facet_filter = window_filter(&parsed.filter);
+    let facets = state
+        .db
+        .run(move |c| audit_repo::facets(c, &facet_filter))
+        .await?;
+    let base = super::base_ctx(&session, Some(&admin.user), "activity").await?;
+    let ctx = context! {
+        full => false,
+        oob => false,
+        ..context! { ..fields_ctx(&parsed, &sort, &l, now, Some(&facets)), ..base }
+    };
+    state.templates.block(TEMPLATE, "filters", ctx)
 }
 
 /// "Load more": the next keyset page of rows and, when there is more, the

@@ -136,6 +136,37 @@ async fn htmx_requests_get_only_the_results_block_and_the_filters_out_of_band() 
     );
     // q is case-insensitive: "ROW 1" finds "Row 1 of table.read".
     assert_eq!(doc.select(&sel("#rows tr.audit-row")).count(), 1);
+    // The facet options come after, as their own fragment: the swapped fields
+    // carry the filter state at once and load the options on arrival.
+    assert_eq!(
+        attrs(&doc, "#filter-fields", "hx-get"),
+        vec!["/admin/activity/filters?q=ROW+1"]
+    );
+    assert_eq!(attrs(&doc, "#f-action option", "value"), vec![""]);
+    let fields = Html::parse_fragment(
+        &b.htmx_get("/admin/activity/filters?q=ROW+1")
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+    assert_eq!(fields.select(&sel("#filter-fields")).count(), 1);
+    assert!(
+        attrs(&fields, "#filter-fields", "hx-get").is_empty(),
+        "loaded once, no loop"
+    );
+    let options = texts(&fields, "#f-action option");
+    assert!(
+        options.contains(&"table.read (3)".to_string())
+            && options.contains(&"auth.login (1)".to_string()),
+        "the window's actions with counts, not only the searched ones: {options:?}"
+    );
+    assert_eq!(
+        app.query_i64("SELECT count(*) FROM audit_log WHERE action = 'activity.read'")
+            .await,
+        1,
+        "the fields are part of the page view: no read row of their own"
+    );
 
     // A history restore (back button with no cache) gets the whole page.
     let full = b

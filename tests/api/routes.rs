@@ -52,6 +52,18 @@ const ROUTES: &[(&str, &str, Body, [u16; 4])] = &[
     ),
     (
         "GET",
+        "/admin/activity/filters?source=cli",
+        Body::None,
+        [303, 403, 403, 200],
+    ),
+    (
+        "GET",
+        "/admin/activity/filters?since=yesterday",
+        Body::None,
+        [303, 403, 403, 422],
+    ),
+    (
+        "GET",
         "/admin/activity/rows/no-such-row",
         Body::None,
         [303, 403, 403, 404],

@@ -260,7 +260,7 @@ pub struct UserBucket {
     pub count: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Facets {
     pub users: Vec<UserBucket>,
     pub actions: Vec<Bucket>,
