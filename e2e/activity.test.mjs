@@ -22,10 +22,13 @@ describe('the audit log page', () => {
 
   const rowCount = (page) => page.locator('#rows tr.audit-row').count();
   const params = (page) => new URL(page.url()).searchParams;
-  /** Waits until htmx has no request in flight and the facet options are in. */
+  /** Waits until htmx has no request in flight and the KPI cards and facet options are in. */
   const settled = (page) =>
     page.waitForFunction(
-      () => !document.querySelector('.htmx-request') && !document.querySelector('[data-facets-pending]'),
+      () =>
+        !document.querySelector('.htmx-request') &&
+        !document.querySelector('[data-facets-pending]') &&
+        !document.querySelector('[data-kpis-pending]'),
       null,
       { timeout: 15_000 },
     );

@@ -75,6 +75,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/activity", get(page))
         .route("/admin/activity/filters", get(filter_fields))
+        .route("/admin/activity/kpis", get(kpi_fragment))
         .route("/admin/activity/rows", get(more_rows))
         .route("/admin/activity/rows/{id}", get(row_panel))
         .route("/admin/activity/views", post(save_view))
@@ -550,6 +551,50 @@ fn fields_ctx(
     }
 }
 
+/// The KPI region: the cards, the window's event count and, when the table
+/// is sorted, its pager (which needs that count).
+fn kpi_ctx(kpis: &(Kpis, Option<Kpis>), sort: &Sort, l: &Links) -> minijinja::Value {
+    let total = kpis.0.events_total;
+    let pages = ((total.max(0) as usize).div_ceil(PAGE_ROWS)).max(1);
+    let dir = if sort.descending { "desc" } else { "asc" };
+    let page_href = |n: usize| {
+        url(
+            "/admin/activity",
+            &join_qs(
+                &l.filters_qs,
+                &qs([
+                    ("sort", sort.name.as_str()),
+                    ("dir", dir),
+                    ("page", n.to_string().as_str()),
+                ]),
+            ),
+        )
+    };
+    let pager = sort.key.map(|_| {
+        json!({
+            "page": sort.page,
+            "pages": pages,
+            "prev": (sort.page > 1).then(|| page_href(sort.page - 1)),
+            "next": (sort.page < pages).then(|| page_href(sort.page + 1)),
+        })
+    });
+    context! {
+        kpis => ser(&kpi_cards(&kpis.0, kpis.1.as_ref(), &l.values)),
+        kpis_href => (),
+        total => total,
+        pager => ser(&pager),
+        pager_pending => false,
+    }
+}
+
+/// The page's query string parsed: the filter, the sort and the links.
+fn parse_page(p: &PageParams, now: chrono::NaiveDateTime) -> AppResult<(Parsed, Sort, Links)> {
+    let parsed: Parsed = parse_filter(&p.filter, now)?;
+    let sort = parse_sort(p)?;
+    let l = links(p, &sort);
+    Ok((parsed, sort, l))
+}
+
 async fn page(
     State(state): State<AppState>,
     session: Session,
@@ -559,32 +604,35 @@ async fn page(
     Query(p): Query<PageParams>,
 ) -> AppResult<Html<String>> {
     let now = now();
-    let parsed: Parsed = parse_filter(&p.filter, now)?;
-    let sort = parse_sort(&p)?;
-    let l = links(&p, &sort);
+    let (parsed, sort, l) = parse_page(&p, now)?;
     let fragment = wants_fragment(&headers);
 
     // Absolute bounds: the export and "custom" show exactly this window.
     let since = parsed.window.since;
     let until = parsed.window.until.unwrap_or(now);
     let filter = parsed.filter.clone();
-    // A whole page shows the facets at once; an htmx swap loads them after
-    // the results (their own fragment), so a filter change shows rows, cards
-    // and health as soon as those are ready.
-    let facet_filter = (!fragment).then(|| window_filter(&filter));
+    // A whole page (first visit, shared link, history restore) is complete,
+    // its regions queried side by side. An htmx swap answers with health, rows
+    // and syncs, and the KPI cards and facet options load after as fragments
+    // of their own, so a filter change shows its rows at once.
+    let (kpi_filter, facet_filter) = if fragment {
+        (None, None)
+    } else {
+        (Some(filter.clone()), Some(window_filter(&filter)))
+    };
     let sort_key = sort.key;
     let (descending, offset) = (sort.descending, (sort.page - 1) * PAGE_ROWS);
-    // The regions are independent scans: run them side by side, each on its
-    // own connection (one after another they cost their sum).
-    let kpi_filter = filter.clone();
     let (kpis, facets, (rows, next, runs), (health, _), views) = tokio::try_join!(
         async {
-            Ok::<_, AppError>(
-                state
-                    .db
-                    .run(move |c| audit_repo::kpis_with_previous(c, &kpi_filter))
-                    .await?,
-            )
+            Ok::<_, AppError>(match kpi_filter {
+                Some(f) => Some(
+                    state
+                        .db
+                        .run(move |c| audit_repo::kpis_with_previous(c, &f))
+                        .await?,
+                ),
+                None => None,
+            })
         },
         async {
             Ok(match facet_filter {
@@ -616,30 +664,6 @@ async fn page(
     )?;
     audit_read(&state, &meta, &admin, "page", &parsed.echo).await;
 
-    let total = kpis.0.events_total;
-    let pages = ((total.max(0) as usize).div_ceil(PAGE_ROWS)).max(1);
-    let page_href = |n: usize| {
-        let dir = if sort.descending { "desc" } else { "asc" };
-        url(
-            "/admin/activity",
-            &join_qs(
-                &l.filters_qs,
-                &qs([
-                    ("sort", sort.name.as_str()),
-                    ("dir", dir),
-                    ("page", n.to_string().as_str()),
-                ]),
-            ),
-        )
-    };
-    let pager = sort.key.map(|_| {
-        json!({
-            "page": sort.page,
-            "pages": pages,
-            "prev": (sort.page > 1).then(|| page_href(sort.page - 1)),
-            "next": (sort.page < pages).then(|| page_href(sort.page + 1)),
-        })
-    });
     let since_s = isotime::format(&since);
     let until_s = isotime::format(&until);
     let export_qs = qs_with(
@@ -650,30 +674,46 @@ async fn page(
             ("until", until_s.as_str()),
         ],
     );
-    let full_qs = join_qs(&l.filters_qs, &l.sort_qs);
+    // This very view (filters, sort and page): what a refresh reloads and
+    // what the KPI fragment (whose pager needs the page) is asked for.
+    let view_qs = match sort.page {
+        1 => join_qs(&l.filters_qs, &l.sort_qs),
+        n => join_qs(
+            &join_qs(&l.filters_qs, &l.sort_qs),
+            &qs([("page", n.to_string().as_str())]),
+        ),
+    };
+    let kpi_region = match &kpis {
+        Some(k) => kpi_ctx(k, &sort, &l),
+        None => context! {
+            kpis => Vec::<()>::new(),
+            kpis_href => url("/admin/activity/kpis", &view_qs),
+            total => (),
+            pager => (),
+            pager_pending => sort.key.is_some(),
+        },
+    };
     let base = super::base_ctx(&session, Some(&admin.user), "activity").await?;
     let ctx = context! {
         full => !fragment,
         oob => fragment,
         title => "Audit log",
+        total_oob => false,
+        pager_oob => false,
         result_classes => ser(&RESULT_CLASSES),
         sources => ser(&SOURCES),
         health => ser(&health),
-        kpis => ser(&kpi_cards(&kpis.0, kpis.1.as_ref(), &l.values)),
         rows => ser(&rows),
         more_href => more_href(&l.filters_qs, next.as_ref()),
         sort_links => ser(&sort_links(&l, &sort)),
-        pager => ser(&pager),
-        total => total,
         sync => ser(&sync_grid(runs)),
         views => ser(&views),
-        qs => full_qs.clone(),
         filters_qs => l.filters_qs.clone(),
-        refresh_href => url("/admin/activity", &full_qs),
+        refresh_href => url("/admin/activity", &view_qs),
         export_href => url("/api/admin/activity/export", &join_qs("format=csv", &export_qs)),
         row => (),
         view_notice => (),
-        ..context! { ..fields_ctx(&parsed, &sort, &l, now, facets.as_ref()), ..base }
+        ..context! { ..kpi_region, ..fields_ctx(&parsed, &sort, &l, now, facets.as_ref()), ..base }
     };
     if fragment {
         let results = state.templates.block(TEMPLATE, "results", ctx.clone())?;
@@ -682,6 +722,35 @@ async fn page(
     } else {
         state.templates.page(TEMPLATE, ctx)
     }
+}
+
+/// The KPI cards of the page's filters, with the event count and (when the
+/// table is sorted) the pager out of band: what an htmx swap of the page
+/// loads once its rows are in. Part of that page view: no `activity.read`.
+async fn kpi_fragment(
+    State(state): State<AppState>,
+    session: Session,
+    admin: RequireAdmin,
+    Query(p): Query<PageParams>,
+) -> AppResult<Html<String>> {
+    let (parsed, sort, l) = parse_page(&p, now())?;
+    let filter = parsed.filter;
+    let kpis = state
+        .db
+        .run(move |c| audit_repo::kpis_with_previous(c, &filter))
+        .await?;
+    let ctx = context! {
+        full => false,
+        total_oob => true,
+        pager_oob => true,
+        ..context! { ..kpi_ctx(&kpis, &sort, &l), ..super::base_ctx(&session, Some(&admin.user), "activity").await? }
+    };
+    let mut html = state.templates.block(TEMPLATE, "kpis", ctx.clone())?.0;
+    html.push_str(&state.templates.block(TEMPLATE, "total", ctx.clone())?.0);
+    if sort.key.is_some() {
+        html.push_str(&state.templates.block(TEMPLATE, "pager", ctx)?.0);
+    }
+    Ok(Html(html))
 }
 
 /// The filter fields with the facet options of the window: what an htmx swap
@@ -694,9 +763,7 @@ async fn filter_fields(
     Query(p): Query<PageParams>,
 ) -> AppResult<Html<String>> {
     let now = now();
-    let parsed: Parsed = parse_filter(&p.filter, now)?;
-    let sort = parse_sort(&p)?;
-    let l = links(&p, &sort);
+    let (parsed, sort, l) = parse_page(&p, now)?;
     let facet_filter = window_filter(&parsed.filter);
     let facets = state
         .db

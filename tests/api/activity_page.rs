@@ -136,6 +136,24 @@ async fn htmx_requests_get_only_the_results_block_and_the_filters_out_of_band() 
     );
     // q is case-insensitive: "ROW 1" finds "Row 1 of table.read".
     assert_eq!(doc.select(&sel("#rows tr.audit-row")).count(), 1);
+    // The KPI cards come after, as their own fragment, with the event count
+    // out of band.
+    assert_eq!(
+        attrs(&doc, "#kpis[data-kpis-pending]", "hx-get"),
+        vec!["/admin/activity/kpis?q=ROW+1"]
+    );
+    assert_eq!(texts(&doc, "#total"), vec!["…"]);
+    let cards = Html::parse_fragment(
+        &b.htmx_get("/admin/activity/kpis?q=ROW+1")
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+    assert_eq!(cards.select(&sel("#kpis[data-kpis-pending]")).count(), 0);
+    assert_eq!(texts(&cards, ".kpi[data-kpi=events] .kpi-value"), vec!["1"]);
+    assert_eq!(texts(&cards, "#total[hx-swap-oob=true]"), vec!["1"]);
+    assert_eq!(cards.select(&sel("#pager")).count(), 0, "no pager unsorted");
     // The facet options come after, as their own fragment: the swapped fields
     // carry the filter state at once and load the options on arrival.
     assert_eq!(
@@ -238,6 +256,21 @@ async fn sorting_by_action_switches_to_offset_pages_of_the_same_filter() {
     assert_eq!(actions2.len(), 15);
     assert!(actions2[..10].iter().all(|a| a == "b.second"));
     assert!(actions2[10..].iter().all(|a| a == "c.third"));
+    // Over htmx the pager waits for the count, which the KPI fragment brings.
+    assert_eq!(texts(&page2, "#pager"), vec![""]);
+    let kpis = attrs(&page2, "#kpis", "hx-get")[0].clone();
+    assert!(
+        kpis.contains("sort=action") && kpis.contains("page=2"),
+        "{kpis}"
+    );
+    let refresh = attrs(&page2, "#results > div[hx-trigger^=every]", "hx-get");
+    assert!(
+        refresh[0].contains("page=2"),
+        "auto-refresh stays on this page: {refresh:?}"
+    );
+    let cards = Html::parse_fragment(&b.htmx_get(&kpis).await.text().await.unwrap());
+    assert!(texts(&cards, "#pager[hx-swap-oob=true] span")[0].contains("Page 2 of 2"));
+    assert_eq!(attrs(&cards, "#pager a[rel=prev]", "href").len(), 1);
     // Descending by duration puts the slowest first.
     let by_dur = Html::parse_document(
         &b.get("/admin/activity?source=cli&sort=duration")

@@ -58,6 +58,18 @@ const ROUTES: &[(&str, &str, Body, [u16; 4])] = &[
     ),
     (
         "GET",
+        "/admin/activity/kpis?source=cli&sort=action",
+        Body::None,
+        [303, 403, 403, 200],
+    ),
+    (
+        "GET",
+        "/admin/activity/kpis?result_class=bogus",
+        Body::None,
+        [303, 403, 403, 422],
+    ),
+    (
+        "GET",
         "/admin/activity/filters?since=yesterday",
         Body::None,
         [303, 403, 403, 422],
