@@ -327,4 +327,37 @@ describe('the audit log page', () => {
       await context.close();
     }
   });
+  test("a slow KPI answer for filters already left never overwrites the newer view's count", async () => {
+    const { context, page, problems } = await newPage(browser);
+    try {
+      await signIn(page, server.url, DEMO_ADMIN);
+      await page.locator('#rows tr.audit-row').first().waitFor();
+      // The errors-only KPI fragment answers late, after the next filter change.
+      let delayed = 0;
+      await page.route(/\/admin\/activity\/kpis\?.*result_class=error/, async (route) => {
+        delayed += 1;
+        await new Promise((r) => setTimeout(r, 1500));
+        await route.continue();
+      });
+      await page.selectOption('#f-result', 'error');
+      await page.waitForURL((u) => u.searchParams.get('result_class') === 'error');
+      await page.waitForFunction(() => document.querySelector('#kpis[data-kpis-pending]'));
+      await page.selectOption('#f-result', '');
+      await page.waitForURL((u) => u.searchParams.get('result_class') === null);
+      await settled(page); // includes the late answer: #loading stays busy until it is in
+      assert.equal(delayed, 1, 'the errors-only cards were asked for once');
+      const q = new URLSearchParams({ since_minutes: '1440' });
+      const k = await page.request.get(`${server.url}/api/admin/observability/kpis?${q}`);
+      const all = (await k.json()).events_total;
+      const shown = Number((await page.locator('#total').textContent()).replace(/,/g, ''));
+      const card = Number((await page.locator('.kpi[data-kpi=events] .kpi-value').textContent()).replace(/,/g, ''));
+      // A few rows (this page's own reads, sign-ins) may land between the two counts.
+      assert.ok(Math.abs(shown - all) <= 5, `the count is the unfiltered one: shown ${shown}, all ${all}`);
+      assert.equal(card, shown, 'cards and count agree');
+      assert.equal(await page.locator('.kpi[data-kpi=errors].active').count(), 0, 'not the errors-only cards');
+      assertClean(problems);
+    } finally {
+      await context.close();
+    }
+  });
 });

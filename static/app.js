@@ -38,6 +38,21 @@
       if (last) setTimeout(function () { last.remove(); }, 8000);
     }
   });
+  // A response for an element that a newer swap took off the page is stale:
+  // drop it whole. htmx would still apply its out-of-band parts (a KPI
+  // fragment's event count and pager, a refresh's filter fields) to the newer
+  // view. The guard listens on the element itself: events fired on a detached
+  // element never reach the document.
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var elt = e.detail.elt;
+    function guard(ev) {
+      if (ev.target !== elt) return;
+      elt.removeEventListener("htmx:beforeOnLoad", guard);
+      if (!elt.isConnected) ev.preventDefault();
+    }
+    elt.addEventListener("htmx:beforeOnLoad", guard);
+  });
+
   // A network failure (server down, connection reset) also gets a toast.
   document.addEventListener("htmx:sendError", function () {
     var box = document.getElementById("toasts");
