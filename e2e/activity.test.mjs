@@ -360,4 +360,31 @@ describe('the audit log page', () => {
       await context.close();
     }
   });
+  test('a click whose answer is slow still lands when an auto-refresh swaps the page first', async () => {
+    const { context, page, problems } = await newPage(browser);
+    try {
+      await page.clock.install();
+      await signIn(page, server.url, DEMO_ADMIN);
+      await page.locator('#rows tr.audit-row').first().waitFor();
+      await page.check('#auto-refresh');
+      await page.route(/\/admin\/activity\?.*sort=action/, async (route) => {
+        await new Promise((r) => setTimeout(r, 1500));
+        await route.continue();
+      });
+      await page.click('th a[data-sort=action]');
+      // The refresh answers first and replaces the header that was clicked.
+      const refreshed = page.waitForResponse(
+        (r) => new URL(r.url()).pathname === '/admin/activity' && !new URL(r.url()).searchParams.get('sort'),
+      );
+      await page.clock.fastForward('00:31');
+      await refreshed;
+      await page.waitForURL((u) => u.searchParams.get('sort') === 'action');
+      await settled(page);
+      assert.equal(await page.locator('th[aria-sort=ascending] a').getAttribute('data-sort'), 'action');
+      assert.equal(await page.locator('.pager').count(), 1, 'sorted: offset pages');
+      assertClean(problems);
+    } finally {
+      await context.close();
+    }
+  });
 });

@@ -38,19 +38,37 @@
       if (last) setTimeout(function () { last.remove(); }, 8000);
     }
   });
-  // A response for an element that a newer swap took off the page is stale:
-  // drop it whole. htmx would still apply its out-of-band parts (a KPI
-  // fragment's event count and pager, a refresh's filter fields) to the newer
-  // view. The guard listens on the element itself: events fired on a detached
+  // When a swap lands after another one replaced the parts it was aimed at:
+  // - background loads marked data-drop-stale (the KPI and facet placeholders,
+  //   the auto-refresh, load more) are dropped whole once their element has
+  //   left the page: htmx would still apply their out-of-band parts (a KPI
+  //   fragment's event count and pager, a refresh's filter fields) to the
+  //   newer view;
+  // - anything else (what the user clicked or typed) lands in the region as it
+  //   is now: htmx resolves the target when it sends the request, and would
+  //   swap into the replaced, detached copy.
+  // The listeners sit on the elements themselves: events fired on a detached
   // element never reach the document.
-  document.addEventListener("htmx:beforeRequest", function (e) {
-    var elt = e.detail.elt;
-    function guard(ev) {
-      if (ev.target !== elt) return;
-      elt.removeEventListener("htmx:beforeOnLoad", guard);
-      if (!elt.isConnected) ev.preventDefault();
+  // Runs fn on the event `name` that this very request (its xhr) fires on el:
+  // other requests aimed at el, and descendants' events bubbling up, pass by.
+  function onAnswer(el, name, xhr, fn) {
+    function handler(ev) {
+      if (ev.target !== el || ev.detail.xhr !== xhr) return;
+      el.removeEventListener(name, handler);
+      fn(ev);
     }
-    elt.addEventListener("htmx:beforeOnLoad", guard);
+    el.addEventListener(name, handler);
+  }
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var elt = e.detail.elt, target = e.detail.target, xhr = e.detail.xhr;
+    if (elt && elt.hasAttribute && elt.hasAttribute("data-drop-stale")) {
+      onAnswer(elt, "htmx:beforeOnLoad", xhr, function (ev) { if (!elt.isConnected) ev.preventDefault(); });
+    } else if (target && target.id) {
+      onAnswer(target, "htmx:beforeSwap", xhr, function (ev) {
+        var live = !target.isConnected && document.getElementById(target.id);
+        if (live) ev.detail.target = live;
+      });
+    }
   });
 
   // A network failure (server down, connection reset) also gets a toast.

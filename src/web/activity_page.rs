@@ -74,7 +74,7 @@ const LINK_ONLY_KEYS: [(&str, &str); 4] = [
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/activity", get(page))
-        .route("/admin/activity/filters", get(filter_fields))
+        .route("/admin/activity/facets", get(facet_options))
         .route("/admin/activity/kpis", get(kpi_fragment))
         .route("/admin/activity/rows", get(more_rows))
         .route("/admin/activity/rows/{id}", get(row_panel))
@@ -544,7 +544,7 @@ fn fields_ctx(
         window_until => until_s,
         facets => ser(&facets.cloned().unwrap_or_default()),
         facets_pending => facets.is_none(),
-        facets_href => facets.is_none().then(|| url("/admin/activity/filters", &full_qs)),
+        facets_href => facets.is_none().then(|| url("/admin/activity/facets", &full_qs)),
         sort => sort.name.clone(),
         dir => if sort.descending { "desc" } else { "asc" },
         link_filters => ser(&link_filters(&l.values, &l.sort_qs)),
@@ -753,10 +753,11 @@ async fn kpi_fragment(
     Ok(Html(html))
 }
 
-/// The filter fields with the facet options of the window: what an htmx swap
-/// of the page loads once its results are in (part of that page view, so it
-/// writes no `activity.read` of its own).
-async fn filter_fields(
+/// The facet selects with the options of the window, each swapped out of
+/// band (so inputs the user is typing in are left alone): what an htmx swap of
+/// the page loads once its rows are in. Part of that page view, so it writes
+/// no `activity.read` of its own.
+async fn facet_options(
     State(state): State<AppState>,
     session: Session,
     admin: RequireAdmin,
@@ -775,7 +776,7 @@ async fn filter_fields(
         oob => false,
         ..context! { ..fields_ctx(&parsed, &sort, &l, now, Some(&facets)), ..base }
     };
-    state.templates.block(TEMPLATE, "filters", ctx)
+    state.templates.block(TEMPLATE, "facet_options", ctx)
 }
 
 /// "Load more": the next keyset page of rows and, when there is more, the

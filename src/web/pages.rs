@@ -34,11 +34,23 @@ pub fn router() -> Router<AppState> {
 }
 
 /// A 308 to an old address's new home that keeps the query string of a
-/// bookmarked link (after the new address's own parameters).
+/// bookmarked link after the new address's own parameters, which win: a
+/// repeated key would make the new page refuse the link.
 fn moved(uri: &Uri, to: &str, fixed: &str) -> Redirect {
-    let query: Vec<&str> = [fixed, uri.query().unwrap_or("")]
-        .into_iter()
+    let fixed_keys: Vec<&str> = fixed
+        .split('&')
+        .filter_map(|kv| kv.split('=').next())
+        .filter(|k| !k.is_empty())
+        .collect();
+    let kept = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .filter(|kv| !fixed_keys.contains(&kv.split('=').next().unwrap_or("")));
+    let query: Vec<&str> = std::iter::once(fixed)
         .filter(|q| !q.is_empty())
+        .chain(kept)
         .collect();
     if query.is_empty() {
         Redirect::permanent(to)

@@ -25,8 +25,6 @@ use crate::repo::sync_history::{self, NewSyncRun};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        // The largest batch the item rules allow must fit: 1000 events with
-        // 64 KiB of params each, plus their other (bounded) fields.
         .route(
             "/api/v1/audit/events",
             post(audit_events).layer(axum::extract::DefaultBodyLimit::max(MAX_EVENTS_BODY_BYTES)),
@@ -39,9 +37,11 @@ pub const MAX_BATCH: usize = 1000;
 /// Largest `params` plus `params_before` of one event, serialized (SPEC §4:
 /// at most 64 KiB per row).
 pub const MAX_PARAMS_BYTES: usize = 64 * 1024;
-/// Largest body of `POST /api/v1/audit/events`: a full batch of the largest
-/// events (their other fields are bounded to a few KiB) always fits.
-pub const MAX_EVENTS_BODY_BYTES: usize = MAX_BATCH * (MAX_PARAMS_BYTES + 8 * 1024);
+/// Largest body of `POST /api/v1/audit/events`. Far above the 2 MiB of other
+/// JSON bodies (hundreds of events with large params fit), yet bounded: the
+/// body and its parsed form are held in memory until the batch is written. A
+/// batch over it gets a 413 that says to send fewer events per request.
+pub const MAX_EVENTS_BODY_BYTES: usize = 32 * 1024 * 1024;
 /// How far back and ahead an event's own timestamp may lie.
 pub const MAX_PAST: Duration = Duration::hours(24);
 pub const MAX_FUTURE: Duration = Duration::minutes(5);

@@ -155,22 +155,34 @@ async fn htmx_requests_get_only_the_results_block_and_the_filters_out_of_band() 
     assert_eq!(texts(&cards, "#total[hx-swap-oob=true]"), vec!["1"]);
     assert_eq!(cards.select(&sel("#pager")).count(), 0, "no pager unsorted");
     // The facet options come after, as their own fragment: the swapped fields
-    // carry the filter state at once and load the options on arrival.
+    // carry the filter state at once, and a loader fetches the options.
     assert_eq!(
-        attrs(&doc, "#filter-fields", "hx-get"),
-        vec!["/admin/activity/filters?q=ROW+1"]
+        attrs(
+            &doc,
+            "#filter-fields #facets-loader[data-facets-pending]",
+            "hx-get"
+        ),
+        vec!["/admin/activity/facets?q=ROW+1"]
     );
     assert_eq!(attrs(&doc, "#f-action option", "value"), vec![""]);
-    let fields = Html::parse_fragment(
-        &b.htmx_get("/admin/activity/filters?q=ROW+1")
-            .await
-            .text()
-            .await
-            .unwrap(),
-    );
-    assert_eq!(fields.select(&sel("#filter-fields")).count(), 1);
-    assert!(
-        attrs(&fields, "#filter-fields", "hx-get").is_empty(),
+    let options_html = b
+        .htmx_get("/admin/activity/facets?q=ROW+1")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let fields = Html::parse_fragment(&options_html);
+    // Only the five selects (out of band) and a spent loader: inputs the user
+    // may be typing in (dates, durations) are not replaced.
+    assert_eq!(fields.select(&sel("select[hx-swap-oob=true]")).count(), 5);
+    assert_eq!(fields.select(&sel("input")).count(), 0);
+    assert_eq!(
+        fields
+            .select(&sel(
+                "#facets-loader[hx-swap-oob=true]:not([hx-get]):not([data-facets-pending])"
+            ))
+            .count(),
+        1,
         "loaded once, no loop"
     );
     let options = texts(&fields, "#f-action option");
@@ -179,11 +191,19 @@ async fn htmx_requests_get_only_the_results_block_and_the_filters_out_of_band() 
             && options.contains(&"auth.login (1)".to_string()),
         "the window's actions with counts, not only the searched ones: {options:?}"
     );
+    // The fragments belong to the page view: with other filters than the
+    // page's (so the one-a-minute rule cannot hide a row), they write none.
+    for other in [
+        "/admin/activity/facets?source=cli",
+        "/admin/activity/kpis?source=cli",
+    ] {
+        assert_eq!(b.htmx_get(other).await.status(), StatusCode::OK);
+    }
     assert_eq!(
         app.query_i64("SELECT count(*) FROM audit_log WHERE action = 'activity.read'")
             .await,
         1,
-        "the fields are part of the page view: no read row of their own"
+        "only the page view wrote a read row"
     );
 
     // A history restore (back button with no cache) gets the whole page.

@@ -52,7 +52,7 @@ const ROUTES: &[(&str, &str, Body, [u16; 4])] = &[
     ),
     (
         "GET",
-        "/admin/activity/filters?source=cli",
+        "/admin/activity/facets?source=cli",
         Body::None,
         [303, 403, 403, 200],
     ),
@@ -70,7 +70,7 @@ const ROUTES: &[(&str, &str, Body, [u16; 4])] = &[
     ),
     (
         "GET",
-        "/admin/activity/filters?since=yesterday",
+        "/admin/activity/facets?since=yesterday",
         Body::None,
         [303, 403, 403, 422],
     ),
@@ -437,6 +437,10 @@ async fn agnes_old_addresses_redirect_permanently_and_keep_the_query() {
         (
             "/admin/scheduler-runs?since_minutes=10080",
             "/admin/activity?source=scheduler&since_minutes=10080",
+        ),
+        (
+            "/admin/scheduler-runs?source=cli&q=x",
+            "/admin/activity?source=scheduler&q=x",
         ),
         ("/admin/usage", "/admin/telemetry"),
     ] {
