@@ -636,7 +636,12 @@ async fn page(
         },
         async {
             Ok(match facet_filter {
-                Some(f) => Some(state.db.run(move |c| audit_repo::facets(c, &f)).await?),
+                Some(f) => Some(
+                    state
+                        .db
+                        .run(move |c| audit_repo::facets_without_results(c, &f))
+                        .await?,
+                ),
                 None => None,
             })
         },
@@ -768,7 +773,7 @@ async fn facet_options(
     let facet_filter = window_filter(&parsed.filter);
     let facets = state
         .db
-        .run(move |c| audit_repo::facets(c, &facet_filter))
+        .run(move |c| audit_repo::facets_without_results(c, &facet_filter))
         .await?;
     let base = super::base_ctx(&session, Some(&admin.user), "activity").await?;
     let ctx = context! {

@@ -298,14 +298,23 @@ const RESOURCES: usize = grouping_of(5);
 /// (GROUPING SETS; on 10 M rows over 30 days this is 2.5× faster than a
 /// GROUP BY per facet), then the top 50 values of each.
 pub fn facets(conn: &Connection, filter: &AuditFilter) -> anyhow::Result<Facets> {
-    facets_covered(conn, filter, rollup::covered_until(conn)?)
+    facets_covered(conn, filter, rollup::covered_until(conn)?, true)
 }
 
-/// [`facets`] using the rollups up to `covered` (`None`: `audit_log` only).
+/// [`facets`] without the raw results (`results` left empty): what the Audit
+/// log page's selects show. Grouping the raw result strings is a fifth of the
+/// facet scan (24 h on 10 M rows: 29 → 22 ms).
+pub fn facets_without_results(conn: &Connection, filter: &AuditFilter) -> anyhow::Result<Facets> {
+    facets_covered(conn, filter, rollup::covered_until(conn)?, false)
+}
+
+/// [`facets`] using the rollups up to `covered` (`None`: `audit_log` only);
+/// `results: false` leaves the results facet empty and does not read them.
 pub(crate) fn facets_covered(
     conn: &Connection,
     filter: &AuditFilter,
     covered: Option<NaiveDateTime>,
+    results: bool,
 ) -> anyhow::Result<Facets> {
     let names: Vec<&str> = FACET_COLUMNS.iter().map(|(name, _)| *name).collect();
     let cols = names.join(", ");
@@ -314,16 +323,29 @@ pub(crate) fn facets_covered(
         .map(|n| format!("({n})"))
         .collect::<Vec<_>>()
         .join(", ");
+    // Without results, the column is a constant: its set is one group and the
+    // strings are never read (its bucket is dropped below).
     let raw_exprs = FACET_COLUMNS
         .iter()
-        .map(|(name, expr)| format!("{expr} AS {name}"))
+        .map(|(name, expr)| match *name {
+            "result" if !results => "'' AS result".to_string(),
+            _ => format!("{expr} AS {name}"),
+        })
         .collect::<Vec<_>>()
         .join(", ");
+    let rollup_source = |table: &str, w: &str| {
+        if results {
+            format!("{table} WHERE {w}")
+        } else {
+            format!("(SELECT * REPLACE ('' AS result) FROM {table} WHERE {w})")
+        }
+    };
     let (union, args) = Parts::plan(filter, Table::Hourly, covered).union(
         |table, w| {
             format!(
-                "SELECT GROUPING({cols}) AS g, {cols}, sum(events) AS n FROM {table}
-                 WHERE {w} GROUP BY GROUPING SETS ({sets})"
+                "SELECT GROUPING({cols}) AS g, {cols}, sum(events) AS n FROM {}
+                 GROUP BY GROUPING SETS ({sets})",
+                rollup_source(table, w)
             )
         },
         |w| {
@@ -342,6 +364,7 @@ pub(crate) fn facets_covered(
                               CAST(source AS VARCHAR), resource_prefix) AS v, sum(n)::BIGINT AS n
            FROM ({union})
            WHERE NOT (g IN ({USERS}, {RESOURCES}) AND coalesce(user_id, resource_prefix) = '')
+             AND ({results} OR g <> {RESULTS})
            GROUP BY g, v
            QUALIFY row_number() OVER (PARTITION BY g ORDER BY sum(n) DESC, v) <= {FACET_LIMIT}) t
          LEFT JOIN users u ON t.g = {USERS} AND u.id = t.v
@@ -494,9 +517,21 @@ mod tests {
                     query(c, &f, None, 100_000).unwrap().rows.len(),
                     "{f:?}"
                 );
+                let all = facets_covered(c, &f, covered, true).unwrap();
+                assert_eq!(all, facets_covered(c, &f, None, true).unwrap(), "{f:?}");
+                // Leaving out the results changes nothing else, on either path.
+                let without = Facets {
+                    results: Vec::new(),
+                    ..all.clone()
+                };
                 assert_eq!(
-                    facets_covered(c, &f, covered).unwrap(),
-                    facets_covered(c, &f, None).unwrap(),
+                    facets_covered(c, &f, covered, false).unwrap(),
+                    without,
+                    "{f:?}"
+                );
+                assert_eq!(
+                    facets_covered(c, &f, None, false).unwrap(),
+                    without,
                     "{f:?}"
                 );
             }
