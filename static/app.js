@@ -49,6 +49,7 @@
   //   swap into the replaced, detached copy.
   // The listeners sit on the elements themselves: events fired on a detached
   // element never reach the document.
+
   // Runs fn on the event `name` that this very request (its xhr) fires on el:
   // other requests aimed at el, and descendants' events bubbling up, pass by.
   function onAnswer(el, name, xhr, fn) {

@@ -543,7 +543,6 @@ fn fields_ctx(
         window_since => since_s,
         window_until => until_s,
         facets => ser(&facets.cloned().unwrap_or_default()),
-        facets_pending => facets.is_none(),
         facets_href => facets.is_none().then(|| url("/admin/activity/facets", &full_qs)),
         sort => sort.name.clone(),
         dir => if sort.descending { "desc" } else { "asc" },
@@ -552,8 +551,23 @@ fn fields_ctx(
 }
 
 /// The KPI region: the cards, the window's event count and, when the table
-/// is sorted, its pager (which needs that count).
-fn kpi_ctx(kpis: &(Kpis, Option<Kpis>), sort: &Sort, l: &Links) -> minijinja::Value {
+/// is sorted, its pager (which needs that count). `None`: placeholders that
+/// load the region from `/admin/activity/kpis?<view_qs>`.
+fn kpi_ctx(
+    kpis: Option<&(Kpis, Option<Kpis>)>,
+    sort: &Sort,
+    l: &Links,
+    view_qs: &str,
+) -> minijinja::Value {
+    let Some(kpis) = kpis else {
+        return context! {
+            kpis => Vec::<()>::new(),
+            kpis_href => url("/admin/activity/kpis", view_qs),
+            total => (),
+            pager => (),
+            pager_pending => sort.key.is_some(),
+        };
+    };
     let total = kpis.0.events_total;
     let pages = ((total.max(0) as usize).div_ceil(PAGE_ROWS)).max(1);
     let dir = if sort.descending { "desc" } else { "asc" };
@@ -585,6 +599,22 @@ fn kpi_ctx(kpis: &(Kpis, Option<Kpis>), sort: &Sort, l: &Links) -> minijinja::Va
         pager => ser(&pager),
         pager_pending => false,
     }
+}
+
+/// `query(conn, arg)` on its own connection when there is an `arg`.
+async fn run_some<A, T>(
+    state: &AppState,
+    arg: Option<A>,
+    query: fn(&duckdb::Connection, &A) -> anyhow::Result<T>,
+) -> AppResult<Option<T>>
+where
+    A: Send + 'static,
+    T: Send + 'static,
+{
+    Ok(match arg {
+        Some(a) => Some(state.db.run(move |c| query(c, &a)).await?),
+        None => None,
+    })
 }
 
 /// The page's query string parsed: the filter, the sort and the links.
@@ -623,28 +653,8 @@ async fn page(
     let sort_key = sort.key;
     let (descending, offset) = (sort.descending, (sort.page - 1) * PAGE_ROWS);
     let (kpis, facets, (rows, next, runs), (health, _), views) = tokio::try_join!(
-        async {
-            Ok::<_, AppError>(match kpi_filter {
-                Some(f) => Some(
-                    state
-                        .db
-                        .run(move |c| audit_repo::kpis_with_previous(c, &f))
-                        .await?,
-                ),
-                None => None,
-            })
-        },
-        async {
-            Ok(match facet_filter {
-                Some(f) => Some(
-                    state
-                        .db
-                        .run(move |c| audit_repo::facets_without_results(c, &f))
-                        .await?,
-                ),
-                None => None,
-            })
-        },
+        run_some(&state, kpi_filter, audit_repo::kpis_with_previous),
+        run_some(&state, facet_filter, audit_repo::facets_without_results),
         async {
             Ok(state
                 .db
@@ -688,16 +698,7 @@ async fn page(
             &qs([("page", n.to_string().as_str())]),
         ),
     };
-    let kpi_region = match &kpis {
-        Some(k) => kpi_ctx(k, &sort, &l),
-        None => context! {
-            kpis => Vec::<()>::new(),
-            kpis_href => url("/admin/activity/kpis", &view_qs),
-            total => (),
-            pager => (),
-            pager_pending => sort.key.is_some(),
-        },
-    };
+    let kpi_region = kpi_ctx(kpis.as_ref(), &sort, &l, &view_qs);
     let base = super::base_ctx(&session, Some(&admin.user), "activity").await?;
     let ctx = context! {
         full => !fragment,
@@ -748,7 +749,7 @@ async fn kpi_fragment(
         full => false,
         total_oob => true,
         pager_oob => true,
-        ..context! { ..kpi_ctx(&kpis, &sort, &l), ..super::base_ctx(&session, Some(&admin.user), "activity").await? }
+        ..context! { ..kpi_ctx(Some(&kpis), &sort, &l, ""), ..super::base_ctx(&session, Some(&admin.user), "activity").await? }
     };
     let mut html = state.templates.block(TEMPLATE, "kpis", ctx.clone())?.0;
     html.push_str(&state.templates.block(TEMPLATE, "total", ctx.clone())?.0);
@@ -793,10 +794,8 @@ async fn more_rows(
     admin: RequireAdmin,
     Query(p): Query<PageParams>,
 ) -> AppResult<Html<String>> {
-    let parsed = parse_filter(&p.filter, now())?;
+    let (parsed, _, l) = parse_page(&p, now())?;
     let cursor = parse_cursor(&p.filter)?;
-    let sort = parse_sort(&p)?;
-    let l = links(&p, &sort);
     let filter = parsed.filter.clone();
     let pg = state
         .db

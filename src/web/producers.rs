@@ -109,9 +109,10 @@ fn bounded(pos: &str, field: &str, v: Option<String>, max: usize) -> AppResult<O
     }
 }
 
-fn json_object(pos: &str, field: &str, v: Option<Value>) -> AppResult<Option<Value>> {
+/// An optional JSON object and its encoded size (0 when absent).
+fn json_object(pos: &str, field: &str, v: Option<Value>) -> AppResult<(Option<Value>, usize)> {
     match v {
-        None | Some(Value::Null) => Ok(None),
+        None | Some(Value::Null) => Ok((None, 0)),
         Some(v @ Value::Object(_)) => {
             let size = v.to_string().len();
             if size > MAX_PARAMS_BYTES {
@@ -124,7 +125,7 @@ fn json_object(pos: &str, field: &str, v: Option<Value>) -> AppResult<Option<Val
                     ),
                 ));
             }
-            Ok(Some(v))
+            Ok((Some(v), size))
         }
         Some(_) => Err(at(pos, field, "must be a JSON object")),
     }
@@ -185,12 +186,9 @@ fn parse_event(pos: &str, v: Value, now: NaiveDateTime) -> AppResult<AuditEvent>
             ));
         }
     }
-    let (params, params_before) = (
-        json_object(pos, "params", e.params)?,
-        json_object(pos, "params_before", e.params_before)?,
-    );
-    let encoded = |v: &Option<Value>| v.as_ref().map_or(0, |v| v.to_string().len());
-    let both = encoded(&params) + encoded(&params_before);
+    let (params, params_size) = json_object(pos, "params", e.params)?;
+    let (params_before, before_size) = json_object(pos, "params_before", e.params_before)?;
+    let both = params_size + before_size;
     if both > MAX_PARAMS_BYTES {
         return Err(at(
             pos,
