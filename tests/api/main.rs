@@ -8,6 +8,7 @@ mod helpers;
 mod ingest;
 mod manifest_check;
 mod ops;
+mod query;
 mod routes;
 mod sessions_in;
 mod users;
