@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod activity;
 pub mod app;
+pub mod ask;
 pub mod audit;
 pub mod auth;
 pub mod cli;

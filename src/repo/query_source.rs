@@ -81,6 +81,30 @@ pub fn internal_views(viewer: &Viewer) -> Vec<View> {
     ]
 }
 
+/// The columns of `tables` (table, column, type), in table order then column
+/// order: the schema Ask's prompt describes, read from the database itself so
+/// it follows every migration.
+pub fn columns_of(
+    conn: &Connection,
+    tables: &[&str],
+) -> anyhow::Result<Vec<(String, String, String)>> {
+    let names = tables
+        .iter()
+        .map(|t| literal(t))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut stmt = conn.prepare(&format!(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns
+         WHERE table_schema = 'main' AND table_catalog = current_database() AND table_name IN ({names})
+         ORDER BY table_name, ordinal_position"
+    ))?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    let mut out: Vec<(String, String, String)> = rows.collect::<Result<_, _>>()?;
+    let order = |t: &str| tables.iter().position(|x| *x == t).unwrap_or(usize::MAX);
+    out.sort_by_key(|(t, _, _)| order(t));
+    Ok(out)
+}
+
 /// A SQL string literal (quotes doubled).
 fn literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))

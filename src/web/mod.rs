@@ -2,6 +2,7 @@
 
 pub mod activity;
 pub mod activity_page;
+pub mod ask;
 pub mod assets;
 pub mod auth;
 pub mod extract;
@@ -54,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .merge(uploads::router())
         .merge(processing::router())
         .merge(query_api::router())
+        .merge(ask::router())
         .merge(assets::router())
         .fallback(|| async { AppError::not_found("Not Found: no page or API at this address") })
         // Innermost first: CSRF needs the principal, which needs the session.

@@ -2,6 +2,7 @@
 
 mod activity;
 mod activity_page;
+mod ask;
 mod auth;
 mod cli;
 mod helpers;
