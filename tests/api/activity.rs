@@ -480,7 +480,7 @@ async fn health_has_the_six_fields_and_colours_ingest_and_scheduler() {
         "green",
         "served from the 30 s cache"
     );
-    app.state.activity.health.lock().await.take();
+    app.state.audit_state.health.lock().await.take();
     let h = get_json(&api, "/api/admin/activity/health").await;
     assert_eq!(field(&h, "scheduler")["color"], "red");
     assert_eq!(h["status"], "red");
@@ -495,7 +495,7 @@ async fn polling_health_writes_at_most_one_audit_row() {
     }
     assert_eq!(self_reads(&app, "health").await, 1);
     // Recomputed (cache dropped) within the minute: still suppressed.
-    app.state.activity.health.lock().await.take();
+    app.state.audit_state.health.lock().await.take();
     get_json(&api, "/api/admin/activity/health").await;
     assert_eq!(self_reads(&app, "health").await, 1);
 }
