@@ -146,9 +146,7 @@ fn time_param(name: &str, v: &Option<String>) -> AppResult<Option<NaiveDateTime>
         return Ok(None);
     };
     isotime::parse(s).map(Some).ok_or_else(|| {
-        AppError::unprocessable(format!(
-            "{name}: not an ISO 8601 date or date-time (like 2026-05-14 or 2026-05-14T07:00:00Z), got {s:?}"
-        ))
+        AppError::unprocessable(format!("{name}: not {}, got {s:?}", isotime::EXPECTED))
     })
 }
 
@@ -174,9 +172,16 @@ impl Window {
             ))
         };
         let relative = || Duration::minutes(minutes.unwrap_or(DEFAULT_WINDOW_MINUTES));
+        // Checked: `since`/`until` are bounded years, but a window is never
+        // computed with an operator that could panic.
+        let before = |t: NaiveDateTime, name: &str| {
+            t.checked_sub_signed(relative()).ok_or_else(|| {
+                AppError::unprocessable(format!("{name}: not {}", isotime::EXPECTED))
+            })
+        };
         match (since, until) {
             (None, None) => Ok(Window {
-                since: now - relative(),
+                since: before(now, "since_minutes")?,
                 until: None,
                 since_minutes: Some(minutes.unwrap_or(DEFAULT_WINDOW_MINUTES)),
             }),
@@ -184,7 +189,7 @@ impl Window {
                 if s >= u {
                     return Err(AppError::unprocessable("since: must be before until"));
                 }
-                if u - s > max {
+                if u.signed_duration_since(s) > max {
                     return Err(too_long());
                 }
                 Ok(Window {
@@ -196,7 +201,7 @@ impl Window {
             // Open-ended: measured against now, with a minute's grace for a
             // client that computed "30 days ago" a moment before sending.
             (Some(s), None) => {
-                if now - s > max + Duration::minutes(1) {
+                if now.signed_duration_since(s) > max + Duration::minutes(1) {
                     return Err(too_long());
                 }
                 Ok(Window {
@@ -206,7 +211,7 @@ impl Window {
                 })
             }
             (None, Some(u)) => Ok(Window {
-                since: u - relative(),
+                since: before(u, "until")?,
                 until: Some(u),
                 since_minutes: None,
             }),
@@ -215,7 +220,10 @@ impl Window {
 
     /// Length in minutes, the open end taken as `now`.
     pub fn minutes(&self, now: NaiveDateTime) -> i64 {
-        (self.until.unwrap_or(now) - self.since).num_minutes()
+        self.until
+            .unwrap_or(now)
+            .signed_duration_since(self.since)
+            .num_minutes()
     }
 }
 
