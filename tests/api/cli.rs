@@ -253,3 +253,106 @@ fn demo_fills_its_dir_with_users_audit_rows_and_ingested_transcripts() {
         .count();
     assert!(tx >= 8, "alice has a month of transcripts ({tx})");
 }
+
+fn users_in(dir: &std::path::Path) -> Vec<String> {
+    let out = glassbox(dir)
+        .args(["user", "list", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    list["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn synth_writes_where_glassbox_data_dir_says_and_ignores_the_bootstrap_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("data");
+    // The caller's bootstrap admin is the demo admin's address: no collision.
+    let out = glassbox(&target)
+        .env("GLASSBOX_ADMIN_EMAIL", "admin@example.com")
+        .env("GLASSBOX_ADMIN_PASSWORD", "caller-pass-1")
+        .args(["synth", "--audit-rows", "10"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // `serve`, `user list`… read the same dir.
+    let users = users_in(&target);
+    assert!(
+        users.contains(&"admin@example.com".to_string()),
+        "{users:?}"
+    );
+    assert!(users.contains(&"alice.novak@example.com".to_string()));
+
+    // The flag wins over the variable.
+    let flagged = dir.path().join("flagged");
+    let out = glassbox(&target)
+        .args([
+            "synth",
+            "--data-dir",
+            flagged.to_str().unwrap(),
+            "--audit-rows",
+            "10",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(flagged.join("glassbox.duckdb").is_file());
+}
+
+#[test]
+fn demo_and_synth_refuse_a_data_dir_a_running_server_holds_and_leave_it_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("live");
+    let out = glassbox(&target)
+        .args(["synth", "--audit-rows", "10"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let mut server = glassbox(&target)
+        .env("GLASSBOX_BIND", "127.0.0.1:0")
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("glassbox listening on"), "{line}");
+    let db = target.join("glassbox.duckdb");
+    let inode =
+        |p: &std::path::Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+    let before = inode(&db);
+    for args in [
+        vec!["synth", "--audit-rows", "10"],
+        vec!["demo", "--bind", "127.0.0.1:0"],
+    ] {
+        let out = glassbox(&target).args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("in use by another glassbox process")
+                && err.contains(&format!("PID {}", server.id())),
+            "{err}"
+        );
+        assert_eq!(inode(&db), before, "{args:?} left the live database alone");
+        assert!(target.join(".glassbox-generated").exists());
+    }
+    unsafe_kill_term(server.id());
+    assert!(server.wait().unwrap().success());
+}
+
