@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub(crate) mod export;
 pub mod ingest;
 pub mod isotime;
 pub mod metrics;

@@ -21,6 +21,7 @@ use crate::app::AppState;
 use crate::audit::{RESULT_CLASSES, SOURCES};
 use crate::auth::RequireAdmin;
 use crate::error::{AppError, AppResult};
+use crate::export::formula::neutralise;
 use crate::isotime;
 use crate::repo::audit::{self as audit_repo, AuditFilter, Cursor, SELF_READ_ACTION};
 use crate::repo::{sync_history, views};
@@ -572,7 +573,7 @@ async fn export(
             });
             wtr.write_record(&header)?;
             let n = audit_repo::export(&conn, &filter, &mut |values| {
-                wtr.write_record(values.iter().map(|v| v.unwrap_or("")))?;
+                wtr.write_record(values.iter().map(|v| neutralise(v.unwrap_or(""))))?;
                 sent_rows += 1;
                 Ok(true)
             })?;

@@ -75,3 +75,49 @@ async fn producers_cannot_send_sync_runs_or_events_in_year_minus_262143() {
     .await;
     assert_eq!(app.query_i64("SELECT count(*) FROM sync_history").await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn producer_strings_that_look_like_formulas_are_neutralised_in_the_csv_export() {
+    let app = TestApp::spawn().await;
+    let service = app.api_as(Role::Service).await;
+    let hyperlink = r#"=HYPERLINK("http://evil.example/?x","Click")"#;
+    let resp = service
+        .post(
+            "/api/v1/audit/events",
+            json!({"action": "table.read", "resource": hyperlink, "result": "+1+1",
+                   "client_kind": "@agent", "correlation_id": "-2+3", "duration_ms": 42,
+                   "params": {"note": "=1+1"}}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let api = app.api_as(Role::Admin).await;
+    let resp = api
+        .get("/api/admin/activity/export?format=csv&resource_prefix=%3DHYPERLINK")
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let text = resp.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 1, "{text}");
+    let cell = |name: &str| {
+        let i = header.iter().position(|h| h == name).unwrap();
+        rows[0][i].to_string()
+    };
+    assert_eq!(cell("resource"), format!("'{hyperlink}"));
+    assert_eq!(cell("result"), "'+1+1");
+    assert_eq!(cell("client_kind"), "'@agent");
+    assert_eq!(cell("correlation_id"), "'-2+3");
+    assert_eq!(cell("duration_ms"), "42");
+    assert_eq!(cell("action"), "table.read");
+    let params: Value = serde_json::from_str(&cell("params")).unwrap();
+    assert_eq!(
+        params["note"], "=1+1",
+        "JSON text starts with {{ and is kept"
+    );
+}
