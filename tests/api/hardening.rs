@@ -8,6 +8,13 @@ use serde_json::{json, Value};
 
 use crate::helpers::{assert_detail, Api, TestApp};
 
+async fn self_reads(app: &TestApp, endpoint: &str) -> i64 {
+    app.query_i64(&format!(
+        "SELECT count(*) FROM audit_log WHERE action = 'activity.read' AND (params->>'endpoint') = '{endpoint}'"
+    ))
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn dates_far_outside_the_supported_years_are_422s_naming_the_parameter() {
     let app = TestApp::spawn().await;
@@ -74,6 +81,32 @@ async fn producers_cannot_send_sync_runs_or_events_in_year_minus_262143() {
     )
     .await;
     assert_eq!(app.query_i64("SELECT count(*) FROM sync_history").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_admin_gets_an_audited_health_read_even_from_the_cache() {
+    let app = TestApp::spawn().await;
+    let first = app.api_as(Role::Admin).await;
+    app.create_user("second.admin@example.com", Role::Admin)
+        .await;
+    let mut second = app.api();
+    second.token = Some(app.token_for("second.admin@example.com").await);
+    for api in [&first, &second, &first, &second] {
+        let resp = api.get("/api/admin/activity/health").await;
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    assert_eq!(
+        self_reads(&app, "health").await,
+        2,
+        "one row per actor; repeats within a minute are suppressed"
+    );
+    assert_eq!(
+        app.query_i64(
+            "SELECT count(DISTINCT user_id) FROM audit_log WHERE action = 'activity.read'"
+        )
+        .await,
+        2
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
