@@ -15,6 +15,17 @@ async fn self_reads(app: &TestApp, endpoint: &str) -> i64 {
     .await
 }
 
+async fn post_raw(api: &Api, path: &str, body: &str) -> reqwest::Response {
+    api.client
+        .post(format!("{}{}", api.base, path))
+        .bearer_auth(api.token.as_ref().unwrap())
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn dates_far_outside_the_supported_years_are_422s_naming_the_parameter() {
     let app = TestApp::spawn().await;
@@ -81,6 +92,60 @@ async fn producers_cannot_send_sync_runs_or_events_in_year_minus_262143() {
     )
     .await;
     assert_eq!(app.query_i64("SELECT count(*) FROM sync_history").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_with_trailing_data_is_refused_and_nothing_is_kept() {
+    let app = TestApp::spawn().await;
+    let service = app.api_as(Role::Service).await;
+    for body in [
+        r#"{"action":"a"} {"action":"b"}"#,
+        "{\"action\":\"a\"}\n{\"action\":\"b\"}\n",
+        r#"{"action":"a"}{"action":"b"}"#,
+        r#"[{"action":"a"}] x"#,
+    ] {
+        let resp = post_raw(&service, "/api/v1/audit/events", body).await;
+        assert_detail(
+            resp,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "body: trailing data",
+        )
+        .await;
+    }
+    assert_eq!(
+        app.query_i64("SELECT count(*) FROM audit_log WHERE action IN ('a', 'b')")
+            .await,
+        0
+    );
+    for body in [
+        r#"{"table_id":"t","status":"ok"} {"table_id":"u","status":"ok"}"#,
+        "{\"table_id\":\"t\",\"status\":\"ok\"}\n{\"table_id\":\"u\",\"status\":\"ok\"}",
+        r#"{"table_id":"t","status":"ok"}{"table_id":"u","status":"ok"}"#,
+    ] {
+        let resp = post_raw(&service, "/api/v1/sync-runs", body).await;
+        assert_detail(
+            resp,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "body: trailing data",
+        )
+        .await;
+    }
+    assert_eq!(app.query_i64("SELECT count(*) FROM sync_history").await, 0);
+    // Whitespace after the value is fine.
+    let resp = post_raw(
+        &service,
+        "/api/v1/audit/events",
+        "{\"action\":\"a\"} \r\n\n",
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let resp = post_raw(
+        &service,
+        "/api/v1/sync-runs",
+        "{\"table_id\":\"t\",\"status\":\"ok\"}\n",
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
 }
 
 #[tokio::test(flavor = "multi_thread")]
