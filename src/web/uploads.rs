@@ -143,7 +143,9 @@ async fn store(
     limit: u64,
     limit_mb: u64,
 ) -> AppResult<u64> {
-    let tmp: PathBuf = dir.join(format!(".{name}.{}.part", uuid::Uuid::new_v4()));
+    // A short random name, whatever the length of `name` (≤ 255): a name
+    // derived from it would pass the file system's 255-byte limit.
+    let tmp: PathBuf = dir.join(format!(".{}.part", uuid::Uuid::new_v4().simple()));
     let result = async {
         let mut file = tokio::fs::File::create(&tmp).await.map_err(internal)?;
         let mut total: u64 = 0;

@@ -219,3 +219,35 @@ async fn producer_strings_that_look_like_formulas_are_neutralised_in_the_csv_exp
         "JSON text starts with {{ and is kept"
     );
 }
+
+async fn upload(api: &Api, name: &str, body: &str) -> reqwest::Response {
+    api.client
+        .post(format!("{}/api/upload/sessions?filename={name}", api.base))
+        .bearer_auth(api.token.as_ref().unwrap())
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+const LINE: &str = r#"{"type":"user","sessionId":"s1","timestamp":"2026-09-01T10:00:00.000Z","message":{"role":"user","content":"hello"}}"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_name_of_255_characters_is_stored() {
+    let app = TestApp::spawn().await;
+    let api = app.api_as(Role::Analyst).await;
+    let ann = app.user_by_email("analyst@example.com").await.unwrap();
+    let name = format!("{}.jsonl", "a".repeat(255 - ".jsonl".len()));
+    assert_eq!(name.len(), 255);
+    let resp = upload(&api, &name, &format!("{LINE}\n")).await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let dir = app.state.config.session_data_dir.join(&ann.id);
+    assert!(dir.join(&name).is_file());
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "no temp left");
+    let resp = upload(&api, &format!("b{name}"), &format!("{LINE}\n")).await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::BAD_REQUEST,
+        "256 is one too many"
+    );
+}
