@@ -56,10 +56,7 @@ async fn upload(
     req: Request,
 ) -> AppResult<impl IntoResponse> {
     let limit = state.config.upload_max_mb * 1024 * 1024;
-    let dir = state.config.session_data_dir.join(who.id());
-    tokio::fs::create_dir_all(&dir).await.map_err(|e| {
-        AppError::Internal(anyhow::anyhow!("while creating {}: {e}", dir.display()))
-    })?;
+    let dir = user_dir(&state.config.session_data_dir, who.id()).await?;
     let is_multipart = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -123,6 +120,43 @@ async fn upload(
         StatusCode::CREATED,
         Json(json!({"session_file": session_file, "bytes": bytes})),
     ))
+}
+
+/// The uploader's directory, created if needed and resolved. A user
+/// directory that is a symlink is refused, most of all one leading out of
+/// SESSION_DATA_DIR: ingest reads plain directories only, so the file would
+/// be written where it is never read (and somewhere nobody chose).
+async fn user_dir(root: &Path, user_id: &str) -> AppResult<PathBuf> {
+    let dir = root.join(user_id);
+    let io = |what: &Path, e: std::io::Error| {
+        AppError::Internal(anyhow::anyhow!("while creating {}: {e}", what.display()))
+    };
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(|e| io(&dir, e))?;
+    let real_root = tokio::fs::canonicalize(root)
+        .await
+        .map_err(|e| io(root, e))?;
+    let real = tokio::fs::canonicalize(&dir)
+        .await
+        .map_err(|e| io(&dir, e))?;
+    let linked = tokio::fs::symlink_metadata(&dir)
+        .await
+        .map_err(|e| io(&dir, e))?
+        .is_symlink();
+    let outside = !real.starts_with(&real_root) || real == real_root;
+    if linked || outside {
+        return Err(AppError::Forbidden(format!(
+            "file: your upload directory {user_id} is a symlink{}; ingest reads plain directories \
+             only: ask an admin to replace it with a directory",
+            if outside {
+                " leading outside SESSION_DATA_DIR"
+            } else {
+                ""
+            }
+        )));
+    }
+    Ok(real)
 }
 
 fn check_name(name: &str) -> AppResult<()> {

@@ -251,3 +251,43 @@ async fn an_upload_name_of_255_characters_is_stored() {
         "256 is one too many"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_into_a_user_directory_linked_outside_the_data_dir_is_refused() {
+    let app = TestApp::spawn().await;
+    let api = app.api_as(Role::Analyst).await;
+    let ann = app.user_by_email("analyst@example.com").await.unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let root = app.state.config.session_data_dir.clone();
+    std::fs::create_dir_all(&root).unwrap();
+    std::os::unix::fs::symlink(outside.path(), root.join(&ann.id)).unwrap();
+    let resp = upload(&api, "s1.jsonl", &format!("{LINE}\n")).await;
+    assert_detail(
+        resp,
+        StatusCode::FORBIDDEN,
+        "is a symlink leading outside SESSION_DATA_DIR",
+    )
+    .await;
+    assert_eq!(
+        std::fs::read_dir(outside.path()).unwrap().count(),
+        0,
+        "nothing written through the link"
+    );
+    // A link inside the data dir is refused too: ingest reads plain
+    // directories only, so the file would land under another name.
+    std::fs::remove_file(root.join(&ann.id)).unwrap();
+    std::fs::create_dir_all(root.join("elsewhere")).unwrap();
+    std::os::unix::fs::symlink(root.join("elsewhere"), root.join(&ann.id)).unwrap();
+    let resp = upload(&api, "s1.jsonl", &format!("{LINE}\n")).await;
+    assert_detail(
+        resp,
+        StatusCode::FORBIDDEN,
+        "is a symlink; ingest reads plain",
+    )
+    .await;
+    // A plain directory is fine.
+    std::fs::remove_file(root.join(&ann.id)).unwrap();
+    let resp = upload(&api, "s1.jsonl", &format!("{LINE}\n")).await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    assert!(root.join(&ann.id).join("s1.jsonl").is_file());
+}
