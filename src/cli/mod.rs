@@ -1,6 +1,7 @@
 //! The `glassbox` command line: the server, demo and scale data, and the offline
 //! user and token commands. Exit codes: 0 ok, 1 failure, 2 usage error.
 
+mod admin;
 mod offline;
 mod push;
 pub mod remote;
@@ -69,6 +70,10 @@ enum Cmd {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Admin commands over HTTP (GLASSBOX_URL + GLASSBOX_TOKEN, or
+    /// ~/.config/glassbox/config.toml).
+    #[command(subcommand)]
+    Admin(admin::AdminCmd),
     /// Manage users offline (while no server holds the database).
     #[command(subcommand)]
     User(UserCmd),
@@ -131,6 +136,10 @@ enum TokenCmd {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Over HTTP: no local configuration, its own exit codes.
+    if let Cmd::Admin(cmd) = cli.cmd {
+        return admin::run(cmd);
+    }
     let config = match &cli.cmd {
         Cmd::Demo { .. } | Cmd::Synth { .. } => Config::from_lookup(generated_env),
         _ => Config::from_env(),
@@ -188,6 +197,7 @@ pub fn main() -> ExitCode {
             claude_dir,
             dry_run,
         } => push::run(claude_dir, dry_run),
+        Cmd::Admin(_) => unreachable!("handled before the configuration is read"),
         Cmd::User(cmd) => offline::user(config, cmd),
         Cmd::Token(cmd) => offline::token(config, cmd),
     };
