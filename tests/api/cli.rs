@@ -371,7 +371,7 @@ fn admin(home: &std::path::Path, vars: &[(&str, &str)], args: &[&str]) -> std::p
     c.output().unwrap()
 }
 
-async fn admin_async(
+pub(crate) async fn admin_async(
     home: &std::path::Path,
     vars: &[(&str, &str)],
     args: &[&str],

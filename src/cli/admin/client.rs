@@ -1,5 +1,5 @@
-//! The one HTTP client of the admin commands: GET a path with a query,
-//! answer JSON, or a one-line failure in Agnes's wording.
+//! The one HTTP client of the admin commands: GET a path with a query (or
+//! POST a JSON body), answer JSON, or a one-line failure in Agnes's wording.
 
 use std::process::ExitCode;
 
@@ -61,10 +61,23 @@ impl Client {
             url.push('?');
             url.push_str(&qs);
         }
-        let resp = self
-            .remote
-            .client
-            .get(&url)
+        let req = self.remote.client.get(&url);
+        self.send(ctx, req).await
+    }
+
+    /// `POST path` with a JSON body → the JSON answer (Ask).
+    pub(crate) async fn post_json(
+        &self,
+        ctx: &str,
+        path: &str,
+        body: &Value,
+    ) -> Result<Value, Failure> {
+        let req = self.remote.client.post(self.remote.url(path)).json(body);
+        self.send(ctx, req).await
+    }
+
+    async fn send(&self, ctx: &str, req: reqwest::RequestBuilder) -> Result<Value, Failure> {
+        let resp = req
             .bearer_auth(&self.remote.token)
             .send()
             .await

@@ -11,6 +11,7 @@
 //! and match arm below.
 
 mod activity;
+mod ask;
 mod client;
 mod table;
 
@@ -24,6 +25,8 @@ use client::{Client, Failure};
 pub(crate) enum AdminCmd {
     /// The Audit log: recent rows (default), `health` or `sync`.
     Activity(activity::ActivityArgs),
+    /// Ask a question about telemetry in plain language (the model writes SQL).
+    Ask(ask::AskArgs),
 }
 
 pub(crate) fn run(cmd: AdminCmd) -> ExitCode {
@@ -35,6 +38,7 @@ pub(crate) fn run(cmd: AdminCmd) -> ExitCode {
         rt.block_on(async {
             match cmd {
                 AdminCmd::Activity(args) => activity::run(&client, args).await,
+                AdminCmd::Ask(args) => ask::run(&client, args).await,
             }
         })
     });
