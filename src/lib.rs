@@ -20,6 +20,7 @@ pub mod synth;
 pub mod synth_transcripts;
 pub mod telemetry;
 pub mod templates;
+pub mod usage_api;
 pub mod web;
 
 pub use app::AppState;

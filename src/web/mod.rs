@@ -13,6 +13,8 @@ pub mod processing;
 pub mod producers;
 pub mod tokens;
 pub mod uploads;
+pub mod usage_api;
+pub mod usage_export;
 pub mod users;
 
 use axum::extract::DefaultBodyLimit;
@@ -48,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .merge(activity::router())
         .merge(activity_page::router())
         .merge(producers::router())
+        .merge(usage_api::router())
         .merge(pages::router())
         .merge(ops::router())
         .merge(uploads::router())
