@@ -38,10 +38,9 @@ async fn rows(app: &TestApp, sql: &str) -> Vec<Vec<Option<String>>> {
         .db
         .run(move |c| {
             let mut stmt = c.prepare(&sql)?;
-            let n = stmt.column_count();
             let out = stmt
                 .query_map([], |r| {
-                    (0..n)
+                    (0..r.as_ref().column_count())
                         .map(|i| r.get::<_, Option<String>>(i))
                         .collect::<Result<Vec<_>, _>>()
                 })?
