@@ -350,6 +350,19 @@ pub fn app_events(db: &Db, n: u64, days: u32) -> anyhow::Result<String> {
         return Ok(String::new());
     }
     let conn = db.connect()?;
+    let ids: Vec<String> = conn
+        .prepare("SELECT id FROM users ORDER BY id")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    anyhow::ensure!(!ids.is_empty(), "app events need users to belong to");
+    // A literal list: a list column joined to every row would be copied per row.
+    let users_list = format!(
+        "[{}]",
+        ids.iter()
+            .map(|u| format!("'{}'", u.replace('\'', "''")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let step_us = (days as u64 * 86_400_000_000 / n).max(1);
     // (event type, weight) of a platform where most activity is NL→SQL.
     let types = [
@@ -366,13 +379,12 @@ pub fn app_events(db: &Db, n: u64, days: u32) -> anyhow::Result<String> {
         .collect();
     let sql = format!(
         "INSERT INTO app_events
-         WITH u AS (SELECT list(id ORDER BY id) AS ids FROM users),
-         base AS (
+         WITH base AS (
            SELECT i,
                   (now()::TIMESTAMP - INTERVAL {days} DAY) + to_microseconds(CAST(i * {step_us} AS BIGINT)) AS ts,
                   [{types}][1 + (hash(i, 't') % {n_types})::INTEGER] AS event_type,
-                  ids[1 + (hash(i, 'u') % len(ids))::INTEGER] AS user_id
-           FROM range({n}) r(i), u
+                  {users_list}[1 + (hash(i, 'u') % {n_users})::INTEGER] AS user_id
+           FROM range({n}) r(i)
          )
          SELECT format('{{:08x}}-{{:04x}}-7{{:03x}}-{{:04x}}-{{:012x}}',
                        (epoch_ms(ts) // 65536)::BIGINT, (epoch_ms(ts) % 65536)::BIGINT,
@@ -392,8 +404,10 @@ pub fn app_events(db: &Db, n: u64, days: u32) -> anyhow::Result<String> {
          FROM base",
         types = weighted.join(", "),
         n_types = weighted.len(),
+        n_users = ids.len(),
     );
     conn.execute_batch(&sql)?;
+    crate::repo::app_events::rebuild_daily(&conn)?;
     conn.execute_batch("CHECKPOINT")?;
     Ok(format!("{n} app events over {days} days"))
 }

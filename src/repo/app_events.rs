@@ -1,11 +1,13 @@
 //! The `app_events` table (SPEC §9): batches appended by the usage intake's
 //! one writer, the admin summaries over a window, the SIEM export and the
 //! retention prune. No key and no index (SPEC §2): rows arrive in time order,
-//! so DuckDB's zone maps on `created_at` keep windowed reads cheap.
+//! so DuckDB's zone maps on `created_at` keep windowed reads cheap. The
+//! small `app_events_daily` rollup (day × type × user) is kept in the same
+//! transaction as each batch and serves the summary and per-user reads.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use chrono::NaiveDateTime;
+use chrono::{NaiveDate, NaiveDateTime};
 use duckdb::{params, Connection};
 use serde::Serialize;
 
@@ -36,21 +38,50 @@ pub fn append(
         }
         app.flush()?;
     }
+    let mut daily: HashMap<(&str, &str), i64> = HashMap::new();
+    for e in events {
+        *daily.entry((&e.event_type, &e.user_id)).or_default() += 1;
+    }
+    {
+        let mut up = tx.prepare_cached(
+            "INSERT INTO app_events_daily VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT DO UPDATE SET events = events + excluded.events,
+                                       last_at = greatest(last_at, excluded.last_at)",
+        )?;
+        let day = stamp.date();
+        for ((t, u), n) in daily {
+            up.execute(params![day, t, u, n, stamp])?;
+        }
+    }
     tx.commit()?;
     Ok(ids)
 }
 
-/// `event_type → user_id → count` since `since` (a NULL user reads as "").
+/// Recounts the daily rollup from `app_events` (synth, repairs).
+pub fn rebuild_daily(conn: &Connection) -> anyhow::Result<()> {
+    conn.execute_batch(
+        "BEGIN;
+         DELETE FROM app_events_daily;
+         INSERT INTO app_events_daily
+         SELECT created_at::DATE, event_type, coalesce(user_id, ''), count(*), max(created_at)
+         FROM app_events GROUP BY ALL;
+         COMMIT;",
+    )?;
+    Ok(())
+}
+
+/// `event_type → user_id → count` for the days from `since_day` on (events
+/// without a user count under ""), from the daily rollup.
 pub fn summary(
     conn: &Connection,
-    since: NaiveDateTime,
+    since_day: NaiveDate,
 ) -> anyhow::Result<BTreeMap<String, BTreeMap<String, i64>>> {
     let mut stmt = conn.prepare(
-        "SELECT event_type, coalesce(user_id, ''), count(*)::BIGINT
-         FROM app_events WHERE created_at >= ? GROUP BY ALL",
+        "SELECT event_type, user_id, sum(events)::BIGINT
+         FROM app_events_daily WHERE day >= ? GROUP BY ALL",
     )?;
     let mut out: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
-    let rows = stmt.query_map(params![since], |r| {
+    let rows = stmt.query_map(params![since_day], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,
@@ -72,16 +103,17 @@ pub struct UserUsage {
     pub last_event_at: Option<NaiveDateTime>,
 }
 
-/// Per user: all events, by type, and the latest.
+/// Per user: all events, by type, and the latest, for the days from
+/// `since_day` on (from the daily rollup).
 pub fn users(
     conn: &Connection,
-    since: NaiveDateTime,
+    since_day: NaiveDate,
 ) -> anyhow::Result<BTreeMap<String, UserUsage>> {
     let mut stmt = conn.prepare(
-        "SELECT coalesce(user_id, ''), event_type, count(*)::BIGINT, max(created_at)
-         FROM app_events WHERE created_at >= ? GROUP BY ALL",
+        "SELECT user_id, event_type, sum(events)::BIGINT, max(last_at)
+         FROM app_events_daily WHERE day >= ? GROUP BY ALL",
     )?;
-    let rows = stmt.query_map(params![since], |r| {
+    let rows = stmt.query_map(params![since_day], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,
@@ -291,12 +323,20 @@ pub fn export(
     Ok(n)
 }
 
-/// Deletes events older than `horizon` (APP_EVENTS_RETENTION_DAYS); returns how many.
-pub fn prune(conn: &Connection, horizon: NaiveDateTime) -> anyhow::Result<i64> {
-    Ok(conn.execute(
+/// Deletes events older than `horizon` (APP_EVENTS_RETENTION_DAYS) and the
+/// rollup's days wholly before it; returns how many events.
+pub fn prune(conn: &mut Connection, horizon: NaiveDateTime) -> anyhow::Result<i64> {
+    let tx = conn.transaction()?;
+    let n = tx.execute(
         "DELETE FROM app_events WHERE created_at < ?",
         params![horizon],
-    )? as i64)
+    )? as i64;
+    tx.execute(
+        "DELETE FROM app_events_daily WHERE day < ?",
+        params![horizon.date()],
+    )?;
+    tx.commit()?;
+    Ok(n)
 }
 
 /// Every stored event (tests and the bench).

@@ -207,8 +207,8 @@ struct Window {
     days: Option<String>,
 }
 
-/// `days`: 1–365, default `USAGE_RETENTION_DAYS`; the window's start.
-fn window(state: &AppState, w: &Window) -> AppResult<(u32, NaiveDateTime, NaiveDateTime)> {
+/// `days`: 1–365, default `USAGE_RETENTION_DAYS`; and now.
+fn window(state: &AppState, w: &Window) -> AppResult<(u32, NaiveDateTime)> {
     let days = match w.days.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => state.config.usage_retention_days,
         Some(s) => match s.parse::<u32>() {
@@ -220,8 +220,13 @@ fn window(state: &AppState, w: &Window) -> AppResult<(u32, NaiveDateTime, NaiveD
             }
         },
     };
-    let now = chrono::Utc::now().naive_utc();
-    Ok((days, now - chrono::Duration::days(days as i64), now))
+    Ok((days, chrono::Utc::now().naive_utc()))
+}
+
+/// The first of the last `days` whole days (UTC), today included: every read
+/// covers whole days, so the rollup-served ones and the rest agree.
+fn first_day(now: NaiveDateTime, days: u32) -> chrono::NaiveDate {
+    now.date() - chrono::Duration::days(days as i64 - 1)
 }
 
 /// `GET /api/v1/usage/summary?days=N` → `{summary: {event_type: {user_id:
@@ -231,8 +236,9 @@ async fn summary(
     _admin: RequireAdmin,
     Query(w): Query<Window>,
 ) -> AppResult<Response> {
-    let (days, since, now) = window(&state, &w)?;
-    let summary = state.db.run(move |c| repo::summary(c, since)).await?;
+    let (days, now) = window(&state, &w)?;
+    let since_day = first_day(now, days);
+    let summary = state.db.run(move |c| repo::summary(c, since_day)).await?;
     Ok(AxumJson(json!({
         "summary": summary, "generated_at": isotime::format(&now), "days": days,
     }))
@@ -246,8 +252,9 @@ async fn users(
     _admin: RequireAdmin,
     Query(w): Query<Window>,
 ) -> AppResult<Response> {
-    let (days, since, now) = window(&state, &w)?;
-    let users = state.db.run(move |c| repo::users(c, since)).await?;
+    let (days, now) = window(&state, &w)?;
+    let since_day = first_day(now, days);
+    let users = state.db.run(move |c| repo::users(c, since_day)).await?;
     Ok(AxumJson(json!({
         "users": users, "generated_at": isotime::format(&now), "days": days,
     }))
@@ -261,7 +268,8 @@ async fn queries(
     _admin: RequireAdmin,
     Query(w): Query<Window>,
 ) -> AppResult<Response> {
-    let (days, since, now) = window(&state, &w)?;
+    let (days, now) = window(&state, &w)?;
+    let since = first_day(now, days).and_time(chrono::NaiveTime::MIN);
     let queries = state.db.run(move |c| repo::queries(c, since)).await?;
     Ok(AxumJson(json!({
         "queries": queries, "generated_at": isotime::format(&now), "days": days,
@@ -276,7 +284,8 @@ async fn dashboards(
     _admin: RequireAdmin,
     Query(w): Query<Window>,
 ) -> AppResult<Response> {
-    let (days, since, now) = window(&state, &w)?;
+    let (days, now) = window(&state, &w)?;
+    let since = first_day(now, days).and_time(chrono::NaiveTime::MIN);
     let dashboards = state.db.run(move |c| repo::dashboards(c, since)).await?;
     Ok(AxumJson(json!({
         "dashboards": dashboards, "generated_at": isotime::format(&now), "days": days,
@@ -291,8 +300,8 @@ async fn llm_tokens(
     _admin: RequireAdmin,
     Query(w): Query<Window>,
 ) -> AppResult<Response> {
-    let (days, _, now) = window(&state, &w)?;
-    let since_day = now.date() - chrono::Duration::days(days as i64 - 1);
+    let (days, now) = window(&state, &w)?;
+    let since_day = first_day(now, days);
     let (by_user, totals) = state
         .db
         .run(move |c| repo::llm_tokens(c, since_day))

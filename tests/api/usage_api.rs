@@ -423,6 +423,7 @@ async fn the_admin_reads_summarise_the_window_by_type_user_query_dashboard_and_m
         .run(|c| {
             c.execute_batch(
                 "INSERT INTO app_events VALUES ('old', 'someone', 'sql_generation', '{}', NULL, now()::TIMESTAMP - INTERVAL 40 DAY);
+                 INSERT INTO app_events_daily VALUES ((now()::TIMESTAMP - INTERVAL 40 DAY)::DATE, 'sql_generation', 'someone', 1, now()::TIMESTAMP - INTERVAL 40 DAY);
                  INSERT INTO usage_tokens_daily VALUES
                    (current_date, 'analyst@example.com', 'claude-opus', 100, 20, 5, 1000, 0.5),
                    (current_date - 1, 'analyst@example.com', 'claude-opus', 1, 1, 1, 1, 0.25),
@@ -715,7 +716,10 @@ async fn app_event_retention_joins_the_daily_prune() {
             c.execute_batch(
                 "INSERT INTO app_events VALUES
                    ('old', 'u', 'x', '{}', NULL, now()::TIMESTAMP - INTERVAL 31 DAY),
-                   ('new', 'u', 'x', '{}', NULL, now()::TIMESTAMP - INTERVAL 29 DAY);",
+                   ('new', 'u', 'x', '{}', NULL, now()::TIMESTAMP - INTERVAL 29 DAY);
+                 INSERT INTO app_events_daily VALUES
+                   ((now()::TIMESTAMP - INTERVAL 32 DAY)::DATE, 'x', 'u', 1, now()::TIMESTAMP - INTERVAL 32 DAY),
+                   ((now()::TIMESTAMP - INTERVAL 29 DAY)::DATE, 'x', 'u', 1, now()::TIMESTAMP - INTERVAL 29 DAY);",
             )?;
             Ok(())
         })
@@ -725,6 +729,11 @@ async fn app_event_retention_joins_the_daily_prune() {
     assert_eq!(
         rows(&app, "SELECT id FROM app_events").await,
         vec![vec![Some("new".to_string())]]
+    );
+    assert_eq!(
+        app.query_i64("SELECT count(*) FROM app_events_daily").await,
+        1,
+        "the rollup's days before the horizon go too"
     );
     let prune = rows(
         &app,
@@ -852,4 +861,80 @@ fn form_urlencoded_encode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_on_the_binary_stores_every_accepted_event_before_exit() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_glassbox"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("GLASSBOX_DATA_DIR", dir.path())
+        .env("GLASSBOX_BIND", "127.0.0.1:0")
+        .env("GLASSBOX_ADMIN_EMAIL", ADMIN_EMAIL)
+        .env("GLASSBOX_ADMIN_PASSWORD", crate::helpers::PASSWORD)
+        .env("RUST_LOG", "warn")
+        .arg("serve")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .trim_start_matches("glassbox listening on ")
+        .to_string();
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(format!("{url}/auth/token"))
+        .json(&json!({"email": ADMIN_EMAIL, "password": crate::helpers::PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap().to_string();
+    // Eight clients send batches side by side; SIGTERM follows the last answer.
+    let mut tasks = Vec::new();
+    for c in 0..8 {
+        let (http, url, token) = (http.clone(), url.clone(), token.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut accepted = 0;
+            for r in 0..10 {
+                let batch: Vec<Value> = (0..100)
+                    .map(|i| json!({"event_type": "term.test", "metadata": {"c": c.to_string(), "r": r.to_string(), "i": i.to_string()}}))
+                    .collect();
+                let resp = http
+                    .post(format!("{url}{BATCH}"))
+                    .bearer_auth(&token)
+                    .json(&json!({"events": batch}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status(), StatusCode::ACCEPTED);
+                accepted += 100;
+            }
+            accepted
+        }));
+    }
+    let mut accepted = 0i64;
+    for t in tasks {
+        accepted += t.await.unwrap();
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    assert!(server.wait().unwrap().success());
+    let db = glassbox::db::Db::open(
+        &dir.path().join("glassbox.duckdb"),
+        &glassbox::db::DbOptions::default(),
+    )
+    .unwrap();
+    let n = glassbox::repo::app_events::count(&db.connect().unwrap()).unwrap();
+    assert_eq!(n, accepted);
+    assert_eq!(n, 8000);
 }
