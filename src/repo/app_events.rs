@@ -274,53 +274,29 @@ pub fn llm_tokens(
     Ok((out, total))
 }
 
-/// One exported row.
-#[derive(Debug, Serialize)]
-pub struct ExportRow {
-    pub id: String,
-    #[serde(serialize_with = "crate::isotime::ser")]
-    pub created_at: NaiveDateTime,
-    pub user_id: Option<String>,
-    pub event_type: String,
-    pub source: Option<String>,
-    /// The stored metadata object, encoded.
-    #[serde(skip)]
-    pub metadata: Option<String>,
-}
-
-/// Rows strictly after the cursor `(since, after_id)` (no `after_id`: after
-/// `since`), oldest first; `each` returns false to stop. Returns the count.
+/// Streams the rows strictly after the cursor `(since, after_id)` (no
+/// `after_id`: after `since`; neither: all), oldest first, into `sink`.
+/// Returns the rows handed over.
 pub fn export(
     conn: &Connection,
     since: Option<NaiveDateTime>,
     after_id: Option<&str>,
-    each: &mut dyn FnMut(ExportRow) -> anyhow::Result<bool>,
+    sink: &mut dyn crate::repo::sql::BatchSink,
 ) -> anyhow::Result<u64> {
+    use duckdb::types::{TimeUnit, Value as DbValue};
     let floor = since.unwrap_or(chrono::DateTime::UNIX_EPOCH.naive_utc());
-    let sql = "SELECT id, created_at, user_id, event_type, source, metadata::VARCHAR
-               FROM app_events
-               WHERE created_at > ? OR (created_at = ? AND id > ?)
-               ORDER BY created_at, id";
-    let mut stmt = conn.prepare(sql)?;
+    let ts = DbValue::Timestamp(TimeUnit::Microsecond, floor.and_utc().timestamp_micros());
     // No id sorts after U+10FFFF, so without after_id this is `created_at > since`.
-    let after = after_id.unwrap_or("\u{10FFFF}");
-    let mut rows = stmt.query(params![floor, floor, after])?;
-    let mut n = 0u64;
-    while let Some(r) = rows.next()? {
-        let row = ExportRow {
-            id: r.get(0)?,
-            created_at: r.get(1)?,
-            user_id: r.get(2)?,
-            event_type: r.get(3)?,
-            source: r.get(4)?,
-            metadata: r.get(5)?,
-        };
-        n += 1;
-        if !each(row)? {
-            break;
-        }
-    }
-    Ok(n)
+    let after = DbValue::Text(after_id.unwrap_or("\u{10FFFF}").to_string());
+    crate::repo::sql::stream_query(
+        conn,
+        "SELECT id, created_at, user_id, event_type, source, metadata::VARCHAR AS metadata
+         FROM app_events
+         WHERE created_at > ? OR (created_at = ? AND id > ?)
+         ORDER BY created_at, id",
+        &[ts.clone(), ts, after],
+        sink,
+    )
 }
 
 /// Deletes events older than `horizon` (APP_EVENTS_RETENTION_DAYS) and the

@@ -4,6 +4,7 @@ mod activity;
 mod activity_page;
 mod auth;
 mod cli;
+mod hardening;
 mod helpers;
 mod ingest;
 mod manifest_check;

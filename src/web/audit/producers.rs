@@ -14,7 +14,6 @@ use chrono::{Duration, NaiveDateTime};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::Json;
 use crate::app::AppState;
 use crate::audit::AuditEvent;
 use crate::auth::Producer;
@@ -22,6 +21,7 @@ use crate::error::{AppError, AppResult};
 use crate::isotime;
 use crate::repo::audit as audit_repo;
 use crate::repo::sync_history::{self, NewSyncRun};
+use crate::web::extract::Json;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -139,7 +139,7 @@ fn event_time(pos: &str, v: Option<String>, now: NaiveDateTime) -> AppResult<Nai
         at(
             pos,
             "timestamp",
-            format!("not an ISO 8601 date-time, got {s:?}"),
+            format!("not {}, got {s:?}", isotime::EXPECTED),
         )
     })?;
     if t < now - MAX_PAST {
@@ -232,7 +232,7 @@ async fn audit_events(
         events.push(parse_event(&pos, v, now)?);
     }
     let total = events.len();
-    let activity = state.activity.clone();
+    let activity = state.audit_state.clone();
     let accepted = state
         .db
         .run(move |c| {
@@ -325,7 +325,7 @@ fn parse_sync_run(pos: &str, v: Value, now: NaiveDateTime) -> AppResult<NewSyncR
             at(
                 pos,
                 "synced_at",
-                format!("not an ISO 8601 date-time, got {s:?}"),
+                format!("not {}, got {s:?}", isotime::EXPECTED),
             )
         })?,
     };
