@@ -122,10 +122,15 @@ impl Intake {
                 return Err(Refused::Closing);
             }
         };
+        // One counter update per type, not per event (batches are mostly one type).
+        let mut by_type: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
         for e in &events {
-            let label = self.type_label(&e.event_type);
+            *by_type.entry(e.event_type.as_str()).or_default() += 1;
+        }
+        for (t, k) in by_type {
+            let label = self.type_label(t);
             self.metrics
-                .inc("usage_events_total", &[("event_type", &label)], 1);
+                .inc("usage_events_total", &[("event_type", &label)], k);
         }
         self.metrics
             .inc("usage_events_accepted_total", &[], n as u64);
