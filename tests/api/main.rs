@@ -2,6 +2,7 @@
 
 mod activity;
 mod activity_page;
+mod ask;
 mod auth;
 mod cli;
 mod hardening;
@@ -9,6 +10,7 @@ mod helpers;
 mod ingest;
 mod manifest_check;
 mod ops;
+mod query;
 mod routes;
 mod sessions_in;
 mod usage_api;
