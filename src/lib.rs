@@ -23,6 +23,7 @@ pub mod sqlguard;
 pub mod synth;
 pub mod synth_transcripts;
 pub mod templates;
+pub mod usage_api;
 pub mod web;
 
 pub use app::AppState;

@@ -47,6 +47,9 @@ enum Cmd {
         /// Audit rows to generate, spread over the last `--days` days.
         #[arg(long, default_value_t = 0)]
         audit_rows: u64,
+        /// Usage API events (`app_events`) to generate over the same days.
+        #[arg(long, default_value_t = 0)]
+        app_events: u64,
         #[arg(long, default_value_t = 30)]
         days: u32,
     },
@@ -175,12 +178,13 @@ pub fn main() -> ExitCode {
         Cmd::Synth {
             data_dir,
             audit_rows,
+            app_events,
             days,
         } => {
             let data_dir = data_dir.unwrap_or_else(|| config.data_dir.clone());
             config.session_data_dir = data_dir.join("user_sessions");
             config.data_dir = data_dir;
-            synth(config, audit_rows, days)
+            synth(config, audit_rows, app_events, days)
         }
         Cmd::Ingest {
             data_dir,
@@ -283,12 +287,17 @@ fn demo(config: Config) -> anyhow::Result<()> {
     run_server(config, Some(banner))
 }
 
-fn synth(config: Config, audit_rows: u64, days: u32) -> anyhow::Result<()> {
+fn synth(config: Config, audit_rows: u64, app_events: u64, days: u32) -> anyhow::Result<()> {
     ensure_free(&config)?;
     crate::synth::prepare_dir(&config.data_dir, crate::synth::DirKind::Synth)?;
     let state = AppState::open(config)?;
     let started = std::time::Instant::now();
     let summary = crate::synth::scale(&state.db, audit_rows, days)?;
     println!("{summary} in {:.1} s", started.elapsed().as_secs_f64());
+    if app_events > 0 {
+        let started = std::time::Instant::now();
+        let summary = crate::synth::app_events(&state.db, app_events, days)?;
+        println!("{summary} in {:.1} s", started.elapsed().as_secs_f64());
+    }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! All SQL lives here: one module per table family, plain functions over a
 //! `&Connection`, called through `Db::run` from async code.
 
+pub mod app_events;
 pub mod audit;
 pub mod query_source;
 pub mod sql;

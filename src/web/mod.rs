@@ -14,6 +14,8 @@ pub mod processing;
 pub mod query_api;
 pub mod tokens;
 pub mod uploads;
+pub mod usage_api;
+pub mod usage_export;
 pub mod users;
 
 use axum::extract::DefaultBodyLimit;
@@ -50,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         .merge(me::router())
         .merge(users::router())
         .merge(audit::router())
+        .merge(usage_api::router())
         .merge(pages::router())
         .merge(ops::router())
         .merge(uploads::router())

@@ -13,4 +13,5 @@ mod ops;
 mod query;
 mod routes;
 mod sessions_in;
+mod usage_api;
 mod users;

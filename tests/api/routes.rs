@@ -257,6 +257,90 @@ const ROUTES: &[(&str, &str, Body, [u16; 4])] = &[
     ),
     (
         "POST",
+        "/api/v1/usage/events",
+        Body::Json(r#"{"event_type": "matrix.probe", "metadata": {"k": "v"}}"#),
+        [401, 202, 202, 202],
+    ),
+    (
+        "POST",
+        "/api/v1/usage/events",
+        Body::Json(r#"{"event_type": "Not Valid"}"#),
+        [401, 422, 422, 422],
+    ),
+    (
+        "POST",
+        "/api/v1/usage/events/batch",
+        Body::Json(r#"{"events": [{"event_type": "matrix.probe"}]}"#),
+        [401, 202, 202, 202],
+    ),
+    (
+        "POST",
+        "/api/v1/usage/events/batch",
+        Body::Json(r#"{"events": []}"#),
+        [401, 422, 422, 422],
+    ),
+    (
+        "POST",
+        "/api/v1/usage/events",
+        Body::Json(r#"{"event_type": "about.someone", "user_id": "{uid}"}"#),
+        [401, 403, 202, 202],
+    ),
+    (
+        "GET",
+        "/api/v1/usage/summary",
+        Body::None,
+        [401, 403, 403, 200],
+    ),
+    (
+        "GET",
+        "/api/v1/usage/summary?days=0",
+        Body::None,
+        [401, 403, 403, 422],
+    ),
+    (
+        "GET",
+        "/api/v1/usage/users?days=7",
+        Body::None,
+        [401, 403, 403, 200],
+    ),
+    (
+        "GET",
+        "/api/v1/usage/queries",
+        Body::None,
+        [401, 403, 403, 200],
+    ),
+    (
+        "GET",
+        "/api/v1/usage/dashboards",
+        Body::None,
+        [401, 403, 403, 200],
+    ),
+    (
+        "GET",
+        "/api/v1/usage/llm-tokens?days=366",
+        Body::None,
+        [401, 403, 403, 422],
+    ),
+    (
+        "GET",
+        "/api/v1/usage/llm-tokens",
+        Body::None,
+        [401, 403, 403, 200],
+    ),
+    (
+        "GET",
+        "/api/v1/usage/export?format=csv",
+        Body::None,
+        [401, 403, 403, 200],
+    ),
+    (
+        "GET",
+        "/api/v1/usage/export?format=xml",
+        Body::None,
+        [401, 403, 403, 422],
+    ),
+    (
+        "POST",
         "/api/upload/sessions?filename=m.jsonl",
         Body::Json(r#"{"type":"user"}"#),
         [401, 201, 201, 201],
@@ -370,7 +454,7 @@ async fn every_route_answers_each_role_as_specified() {
                 Body::None => req,
                 Body::Json(j) => req
                     .header("content-type", "application/json")
-                    .body(j.to_string()),
+                    .body(j.replace("{uid}", &victim.id)),
                 Body::Form(f) => req
                     .header("content-type", "application/x-www-form-urlencoded")
                     .body(f.to_string()),
