@@ -18,6 +18,7 @@ pub mod repo;
 pub mod scheduler;
 pub mod synth;
 pub mod synth_transcripts;
+pub mod synth_usage;
 pub mod telemetry;
 pub mod templates;
 pub mod web;

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod sync_history;
+pub mod telemetry;
 pub mod tokens;
 pub mod usage;
 pub mod users;

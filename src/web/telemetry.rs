@@ -1,0 +1,465 @@
+//! Telemetry JSON APIs on Agnes's paths and shapes (reference §1.3; SPEC §5,
+//! §11): `/api/admin/telemetry/{facets,kpis,query,summary}` for admins and
+//! their `/api/me/telemetry/…` twins, which answer the same for the caller's
+//! own rows only (SPEC §1 scope rule). `reprocess` and `prune` live in
+//! `processing.rs`.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json as AxumJson, Router};
+use chrono::{Duration, NaiveDateTime};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::activity::{int_param, now, present};
+use super::extract::{Query, RequestMeta};
+use crate::app::AppState;
+use crate::auth::{Human, Principal, RequireAdmin};
+use crate::error::{AppError, AppResult};
+use crate::isotime;
+use crate::repo::telemetry::{
+    self as repo, GroupBy, Scope, Sort, TelemetryFilter, BUCKET_SORTS, EVENT_SORTS, EVENT_TYPES,
+    SOURCES,
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/admin/telemetry/facets", get(admin_facets))
+        .route("/api/admin/telemetry/kpis", get(admin_kpis))
+        .route("/api/admin/telemetry/query", get(admin_query))
+        .route("/api/admin/telemetry/summary", get(admin_summary))
+        .route("/api/me/telemetry/facets", get(me_facets))
+        .route("/api/me/telemetry/kpis", get(me_kpis))
+        .route("/api/me/telemetry/query", get(me_query))
+        .route("/api/me/telemetry/summary", get(me_summary))
+}
+
+/// Telemetry windows go up to 365 days (SPEC §11), 7 days by default.
+pub const MAX_WINDOW_MINUTES: i64 = 525_600;
+pub const DEFAULT_WINDOW_MINUTES: i64 = 10_080;
+const MAX_TEXT: usize = 512;
+
+/// Every query parameter of the telemetry endpoints, as sent; blank values
+/// count as absent (HTML forms send them for "any").
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct Params {
+    pub since_minutes: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub username: Option<String>,
+    /// Agnes's export name for `username`.
+    pub user_id: Option<String>,
+    pub tool_name: Option<String>,
+    pub source: Option<String>,
+    pub event_type: Option<String>,
+    pub only_errors: Option<String>,
+    pub q: Option<String>,
+    pub model: Option<String>,
+    pub session_id: Option<String>,
+    pub group_by: Option<String>,
+    pub sort: Option<String>,
+    pub limit: Option<String>,
+    pub offset: Option<String>,
+    pub window: Option<String>,
+    pub format: Option<String>,
+}
+
+fn text_param(name: &str, v: &Option<String>) -> AppResult<Option<String>> {
+    let Some(s) = present(v) else {
+        return Ok(None);
+    };
+    if s.chars().count() > MAX_TEXT {
+        return Err(AppError::unprocessable(format!(
+            "{name}: longer than {MAX_TEXT} characters"
+        )));
+    }
+    Ok(Some(s.to_string()))
+}
+
+fn one_of(name: &str, v: &Option<String>, set: &[&str]) -> AppResult<Option<String>> {
+    let Some(s) = present(v) else {
+        return Ok(None);
+    };
+    if set.contains(&s) {
+        Ok(Some(s.to_string()))
+    } else {
+        Err(AppError::unprocessable(format!(
+            "{name}: must be one of {}, got {s:?}",
+            set.join(", ")
+        )))
+    }
+}
+
+fn bool_param(name: &str, v: &Option<String>) -> AppResult<bool> {
+    let Some(s) = present(v) else {
+        return Ok(false);
+    };
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(AppError::unprocessable(format!(
+            "{name}: expected true or false, got {s:?}"
+        ))),
+    }
+}
+
+fn time_param(name: &str, v: &Option<String>) -> AppResult<Option<NaiveDateTime>> {
+    let Some(s) = present(v) else {
+        return Ok(None);
+    };
+    isotime::parse(s).map(Some).ok_or_else(|| {
+        AppError::unprocessable(format!(
+            "{name}: not an ISO 8601 date or date-time (like 2026-05-14 or 2026-05-14T07:00:00Z), got {s:?}"
+        ))
+    })
+}
+
+/// A parsed window: `since`/`until` when given, else the last
+/// `since_minutes` (7 days by default); at most 365 days long.
+#[derive(Debug, Clone)]
+pub struct Window {
+    pub since: NaiveDateTime,
+    pub until: Option<NaiveDateTime>,
+    pub since_minutes: Option<i64>,
+}
+
+impl Window {
+    pub fn parse(p: &Params, now: NaiveDateTime) -> AppResult<Window> {
+        let minutes = int_param("since_minutes", &p.since_minutes, 1, MAX_WINDOW_MINUTES)?;
+        let since = time_param("since", &p.since)?;
+        let until = time_param("until", &p.until)?;
+        let max = Duration::minutes(MAX_WINDOW_MINUTES);
+        let too_long = || {
+            AppError::unprocessable(format!(
+                "since, until: the window is longer than 365 days ({MAX_WINDOW_MINUTES} minutes); narrow it"
+            ))
+        };
+        let relative = Duration::minutes(minutes.unwrap_or(DEFAULT_WINDOW_MINUTES));
+        let w = match (since, until) {
+            (None, None) => Window {
+                since: now - relative,
+                until: None,
+                since_minutes: Some(minutes.unwrap_or(DEFAULT_WINDOW_MINUTES)),
+            },
+            (Some(s), u) => Window {
+                since: s,
+                until: u,
+                since_minutes: None,
+            },
+            (None, Some(u)) => Window {
+                since: u - relative,
+                until: Some(u),
+                since_minutes: None,
+            },
+        };
+        if let Some(u) = w.until {
+            if w.since >= u {
+                return Err(AppError::unprocessable("since: must be before until"));
+            }
+        }
+        // Open-ended windows are measured against now, with a minute's grace.
+        if w.until.unwrap_or(now) - w.since > max + Duration::minutes(1) {
+            return Err(too_long());
+        }
+        Ok(w)
+    }
+
+    pub fn minutes(&self, now: NaiveDateTime) -> i64 {
+        (self.until.unwrap_or(now) - self.since).num_minutes()
+    }
+}
+
+/// The filter's dimensions (everything but the window).
+fn dims(p: &Params) -> AppResult<TelemetryFilter> {
+    let username = text_param("username", &p.username)?;
+    let user_id = text_param("user_id", &p.user_id)?;
+    if let (Some(a), Some(b)) = (&username, &user_id) {
+        if a != b {
+            return Err(AppError::unprocessable(
+                "user_id: the same filter as username; send one of them",
+            ));
+        }
+    }
+    Ok(TelemetryFilter {
+        username: username.or(user_id),
+        tool_name: text_param("tool_name", &p.tool_name)?,
+        source: one_of("source", &p.source, &SOURCES)?,
+        event_type: one_of("event_type", &p.event_type, &EVENT_TYPES)?,
+        only_errors: bool_param("only_errors", &p.only_errors)?,
+        q: text_param("q", &p.q)?,
+        model: text_param("model", &p.model)?,
+        session_id: text_param("session_id", &p.session_id)?,
+        ..TelemetryFilter::default()
+    })
+}
+
+/// A validated filter over a window, and its echo.
+pub struct Parsed {
+    pub filter: TelemetryFilter,
+    pub window: Window,
+    pub echo: BTreeMap<&'static str, Value>,
+}
+
+pub fn parse_filter(p: &Params, now: NaiveDateTime, scope: Option<Scope>) -> AppResult<Parsed> {
+    let window = Window::parse(p, now)?;
+    let mut filter = dims(p)?;
+    filter.since = Some(window.since);
+    filter.until = window.until;
+    filter.scope = scope;
+    let given = |t: Option<&NaiveDateTime>| match (window.since_minutes, t) {
+        (None, Some(t)) => json!(isotime::format(t)),
+        _ => Value::Null,
+    };
+    let mut echo = BTreeMap::new();
+    echo.insert("since_minutes", json!(window.since_minutes));
+    echo.insert("since", given(Some(&window.since)));
+    echo.insert("until", given(window.until.as_ref()));
+    echo.insert("username", json!(filter.username));
+    echo.insert("tool_name", json!(filter.tool_name));
+    echo.insert("source", json!(filter.source));
+    echo.insert("event_type", json!(filter.event_type));
+    echo.insert("only_errors", json!(filter.only_errors));
+    echo.insert("q", json!(filter.q));
+    echo.insert("model", json!(filter.model));
+    echo.insert("session_id", json!(filter.session_id));
+    Ok(Parsed {
+        filter,
+        window,
+        echo,
+    })
+}
+
+/// The scope of a `/me` request: the caller's own rows.
+fn own(p: &Principal) -> Scope {
+    Scope {
+        user_id: p.user.id.clone(),
+        email: p.user.email.clone(),
+    }
+}
+
+fn to_value<T: serde::Serialize>(v: &T) -> AppResult<Value> {
+    serde_json::to_value(v).map_err(|e| AppError::Internal(e.into()))
+}
+
+async fn kpis(state: &AppState, p: &Params, scope: Option<Scope>) -> AppResult<Value> {
+    let now = now();
+    let parsed = parse_filter(p, now, scope)?;
+    let filter = parsed.filter.clone();
+    let (current, previous) = state
+        .db
+        .run(move |c| repo::kpis_with_previous(c, &filter, now))
+        .await?;
+    let mut out = to_value(&current)?;
+    if let Some(obj) = out.as_object_mut() {
+        obj.insert("window_minutes".into(), json!(parsed.window.minutes(now)));
+        obj.insert("since".into(), json!(isotime::format(&parsed.window.since)));
+        obj.insert(
+            "until".into(),
+            json!(parsed.window.until.as_ref().map(isotime::format)),
+        );
+        obj.insert("previous".into(), to_value(&previous)?);
+        obj.insert("filter".into(), json!(parsed.echo));
+    }
+    Ok(out)
+}
+
+async fn facets(state: &AppState, p: &Params, scope: Option<Scope>) -> AppResult<Value> {
+    let now = now();
+    let parsed = parse_filter(p, now, scope)?;
+    let filter = parsed.filter.clone();
+    let f = state.db.run(move |c| repo::facets(c, &filter)).await?;
+    let mut out = to_value(&f)?;
+    if let Some(obj) = out.as_object_mut() {
+        obj.insert("window_minutes".into(), json!(parsed.window.minutes(now)));
+        obj.insert("filter".into(), json!(parsed.echo));
+    }
+    Ok(out)
+}
+
+/// A label for each group-by column (Agnes's `group_alias`).
+fn alias(by: GroupBy) -> &'static str {
+    match by {
+        GroupBy::Day => "Day",
+        GroupBy::Username => "User",
+        GroupBy::ToolName => "Tool",
+        GroupBy::Source => "Source",
+        GroupBy::RefId => "Ref",
+        GroupBy::Model => "Model",
+        GroupBy::SessionId => "Session",
+    }
+}
+
+pub fn parse_group_by(p: &Params) -> AppResult<Option<GroupBy>> {
+    match present(&p.group_by) {
+        None => Ok(None),
+        Some(s) => GroupBy::parse(s).map(Some).ok_or_else(|| {
+            AppError::unprocessable(format!(
+                "group_by: must be one of {}, got {s:?}",
+                GroupBy::NAMES.join(", ")
+            ))
+        }),
+    }
+}
+
+pub fn parse_sort(p: &Params, grouped: bool) -> AppResult<Sort> {
+    let (allowed, default): (&[&'static str], &str) = if grouped {
+        (&BUCKET_SORTS, "invocations:desc")
+    } else {
+        (&EVENT_SORTS, "occurred_at:desc")
+    };
+    let s = present(&p.sort).unwrap_or(default);
+    Sort::parse(s, allowed).ok_or_else(|| {
+        AppError::unprocessable(format!(
+            "sort: expected column:asc or column:desc with a column among {}, got {s:?}",
+            allowed.join(", ")
+        ))
+    })
+}
+
+async fn query(state: &AppState, p: &Params, scope: Option<Scope>) -> AppResult<Value> {
+    let now = now();
+    let parsed = parse_filter(p, now, scope)?;
+    let by = parse_group_by(p)?;
+    let sort = parse_sort(p, by.is_some())?;
+    let limit = int_param("limit", &p.limit, 1, 500)?.unwrap_or(100);
+    let offset = int_param("offset", &p.offset, 0, 50_000)?.unwrap_or(0);
+    let filter = parsed.filter.clone();
+    let next = |total: i64| (offset + limit < total).then_some(offset + limit);
+    let mut out = match by {
+        Some(by) => {
+            let b = state
+                .db
+                .run(move |c| repo::group_by(c, &filter, by, &sort, limit, offset))
+                .await?;
+            json!({
+                "group_by": by.as_str(), "group_alias": alias(by), "rows": b.rows,
+                "total": b.total, "limit": limit, "offset": offset, "next_offset": next(b.total),
+            })
+        }
+        None => {
+            let (rows, total) = state
+                .db
+                .run(move |c| {
+                    let rows = repo::events(c, &filter, &sort, limit, offset)?;
+                    Ok((rows, repo::export_count(c, &filter)?))
+                })
+                .await?;
+            json!({
+                "group_by": null, "group_alias": null, "rows": rows,
+                "total": total, "limit": limit, "offset": offset, "next_offset": next(total),
+            })
+        }
+    };
+    if let Some(obj) = out.as_object_mut() {
+        obj.insert("window_minutes".into(), json!(parsed.window.minutes(now)));
+        obj.insert("filter".into(), json!(parsed.echo));
+    }
+    Ok(out)
+}
+
+async fn summary(
+    state: &AppState,
+    meta: &RequestMeta,
+    who: &Principal,
+    p: &Params,
+    scope: Option<Scope>,
+) -> AppResult<Value> {
+    let window = present(&p.window).unwrap_or("7d").to_string();
+    if !repo::WINDOWS.iter().any(|(n, _)| *n == window) {
+        return Err(AppError::unprocessable(format!(
+            "window: must be one of 7d, 30d, all, got {window:?}"
+        )));
+    }
+    let prices = state.prices.clone();
+    let filter = TelemetryFilter {
+        scope: scope.clone(),
+        ..TelemetryFilter::default()
+    };
+    let w = window.clone();
+    let s = state
+        .db
+        .run(move |c| repo::summary(c, &w, &filter, now(), &|m| prices.price(m).is_some()))
+        .await?;
+    // Audited like Agnes: at most once a minute per caller and window.
+    let key = format!("usage.summary|{window}|{}", scope.is_some());
+    if state.activity.reads.should_write(who.id(), &key) {
+        state
+            .audit(
+                meta.audit("usage.summary", Some(who))
+                    .params(json!({"window": window, "own_rows_only": scope.is_some()}))
+                    .success(),
+            )
+            .await;
+    }
+    to_value(&s)
+}
+
+async fn admin_kpis(
+    State(state): State<AppState>,
+    _admin: RequireAdmin,
+    Query(p): Query<Params>,
+) -> AppResult<AxumJson<Value>> {
+    Ok(AxumJson(kpis(&state, &p, None).await?))
+}
+
+async fn admin_facets(
+    State(state): State<AppState>,
+    _admin: RequireAdmin,
+    Query(p): Query<Params>,
+) -> AppResult<AxumJson<Value>> {
+    Ok(AxumJson(facets(&state, &p, None).await?))
+}
+
+async fn admin_query(
+    State(state): State<AppState>,
+    _admin: RequireAdmin,
+    Query(p): Query<Params>,
+) -> AppResult<AxumJson<Value>> {
+    Ok(AxumJson(query(&state, &p, None).await?))
+}
+
+async fn admin_summary(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    admin: RequireAdmin,
+    Query(p): Query<Params>,
+) -> AppResult<AxumJson<Value>> {
+    Ok(AxumJson(summary(&state, &meta, &admin, &p, None).await?))
+}
+
+async fn me_kpis(
+    State(state): State<AppState>,
+    who: Human,
+    Query(p): Query<Params>,
+) -> AppResult<AxumJson<Value>> {
+    Ok(AxumJson(kpis(&state, &p, Some(own(&who))).await?))
+}
+
+async fn me_facets(
+    State(state): State<AppState>,
+    who: Human,
+    Query(p): Query<Params>,
+) -> AppResult<AxumJson<Value>> {
+    Ok(AxumJson(facets(&state, &p, Some(own(&who))).await?))
+}
+
+async fn me_query(
+    State(state): State<AppState>,
+    who: Human,
+    Query(p): Query<Params>,
+) -> AppResult<AxumJson<Value>> {
+    Ok(AxumJson(query(&state, &p, Some(own(&who))).await?))
+}
+
+async fn me_summary(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    who: Human,
+    Query(p): Query<Params>,
+) -> AppResult<AxumJson<Value>> {
+    let scope = Some(own(&who));
+    Ok(AxumJson(summary(&state, &meta, &who, &p, scope).await?))
+}
