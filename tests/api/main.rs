@@ -10,4 +10,5 @@ mod manifest_check;
 mod ops;
 mod routes;
 mod sessions_in;
+mod telemetry;
 mod users;
