@@ -69,6 +69,7 @@ pub fn make_usage(
         sessions
     };
     let events = events.max(sessions);
+    let started = std::time::Instant::now();
     let ids = sql_list(&people.iter().map(|p| p.0.clone()).collect::<Vec<_>>());
     let emails = sql_list(&people.iter().map(|p| p.1.clone()).collect::<Vec<_>>());
     let n_people = people.len();
@@ -95,33 +96,38 @@ pub fn make_usage(
     let models = weighted(MODELS);
     let model_names = sql_list(&MODELS.iter().map(|m| m.0.to_string()).collect::<Vec<_>>());
     let n_models_w: u32 = MODELS.iter().map(|m| m.1).sum();
+    // Sessions first (a few hundred thousand rows), joined to their events:
+    // the per-session strings are built once, not once per event. The join's
+    // probe side keeps range()'s order, so the insert needs no sort (the test
+    // below checks the events are in time order).
     conn.execute_batch(&format!(
-        "CREATE TEMP TABLE synth_sessions AS
-         SELECT s,
-                {ids}[1 + (hash(s, 'u') % {n_people})::INTEGER] AS user_id,
-                {emails}[1 + (hash(s, 'u') % {n_people})::INTEGER] AS username,
-                format('{{:08x}}-{{:04x}}-4{{:03x}}-{{:04x}}-{{:012x}}', (hash(s, 'a') % 4294967296)::BIGINT,
-                       (hash(s, 'b') % 65536)::BIGINT, (hash(s, 'c') % 4096)::BIGINT,
-                       (32768 + hash(s, 'd') % 16384)::BIGINT, (hash(s, 'e') % 281474976710656)::BIGINT) AS session_id,
-                {models}[1 + (hash(s, 'm') % {n_models_w})::INTEGER] AS model,
-                CAST(floor(s * {per_session}) AS BIGINT) AS first_i,
-                CAST(floor((s + 1) * {per_session}) AS BIGINT) - 1 AS last_i
-         FROM range({sessions}) t(s);",
+        "CREATE OR REPLACE TEMP TABLE synth_sessions AS
+         SELECT s, user_id, username, session_id, model,
+                username || '/' || session_id || '.jsonl' AS session_file,
+                '/work/' || split_part(username, '@', 1) AS cwd
+         FROM (SELECT s,
+                 {ids}[1 + (hash(s, 'u') % {n_people})::INTEGER] AS user_id,
+                 {emails}[1 + (hash(s, 'u') % {n_people})::INTEGER] AS username,
+                 md5(s::VARCHAR || '-session') AS session_id,
+                 {models}[1 + (hash(s, 'm') % {n_models_w})::INTEGER] AS model
+               FROM range({sessions}) t(s));"
     ))
     .context("while generating sessions")?;
+    let session_cols = "ss.user_id, ss.username, ss.session_id, ss.model, ss.session_file, ss.cwd";
     // Events: row i belongs to session floor(i / per_session).
     conn.execute_batch(&format!(
         "INSERT INTO usage_events
          WITH base AS (
-           SELECT i, CAST(floor(i / {per_session}) AS BIGINT) AS s,
+           SELECT i, s, {session_cols},
                   (now()::TIMESTAMP - INTERVAL {days} DAY)
                     + to_microseconds(CAST(i * {step_us} AS BIGINT)) AS ts,
                   {tools}[1 + (hash(i, 't') % 100)::INTEGER] AS t,
                   hash(i, 'x') % 1000 AS x
-           FROM range({events}) r(i)
+           FROM (SELECT i, CAST(floor(i / {per_session}) AS BIGINT) AS s FROM range({events}) r(i)) b
+           JOIN synth_sessions ss USING (s)
          )
-         SELECT md5(i::VARCHAR || '-synth')[1:32], ss.session_id, ss.username || '/' || ss.session_id || '.jsonl',
-                ss.username, md5(i::VARCHAR || '-u'), NULL,
+         SELECT lower(hex(hash(i, 'id1')) || hex(hash(i, 'id2'))), session_id, session_file,
+                username, NULL, NULL,
                 CASE WHEN t = '-' THEN 'slash_command' WHEN t = 'Task' THEN 'subagent'
                      WHEN t LIKE 'mcp\\_\\_%' ESCAPE '\\' THEN 'mcp_call' ELSE 'tool_use' END,
                 CASE WHEN t = '-' THEN NULL ELSE t END,
@@ -138,11 +144,14 @@ pub fn make_usage(
                      WHEN t = 'Task' AND x % 3 = 1 THEN 'analytics'
                      WHEN t = '-' AND x % 4 IN (1, 3) THEN ['', 'analytics', '', 'sql-helpers'][1 + (x % 4)::INTEGER]
                      ELSE NULL END,
-                ss.model, '/work/' || split_part(ss.username, '@', 1), ts, 1, now()::TIMESTAMP, NULL, ss.user_id
-         FROM base JOIN synth_sessions ss USING (s)
-         ORDER BY i;",
+                model, cwd, ts, 1, now()::TIMESTAMP, NULL, user_id
+         FROM base;",
     ))
     .context("while generating usage events")?;
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "synth: usage events written"
+    );
     // Responses: one per three events of a session, same model as the session.
     let prices_case = |col: usize| {
         let arms: Vec<String> = PRICES
@@ -172,23 +181,27 @@ pub fn make_usage(
     conn.execute_batch(&format!(
         "INSERT INTO usage_responses
          WITH r AS (
-           SELECT e.i, ss.*, (now()::TIMESTAMP - INTERVAL {days} DAY)
-                    + to_microseconds(CAST(e.i * 3 * {step_us} AS BIGINT)) AS ts,
-                  (50 + hash(e.i, 'in') % 4000)::BIGINT AS input,
-                  (20 + hash(e.i, 'out') % 1500)::BIGINT AS output,
-                  (hash(e.i, 'cw') % 6000)::BIGINT AS cw,
-                  (hash(e.i, 'cr') % 60000)::BIGINT AS cr
-           FROM range(({events} + 2) // 3) e(i)
-           JOIN synth_sessions ss ON ss.s = CAST(floor(e.i * 3 / {per_session}) AS BIGINT)
+           SELECT i, {session_cols}, (now()::TIMESTAMP - INTERVAL {days} DAY)
+                    + to_microseconds(CAST(i * 3 * {step_us} AS BIGINT)) AS ts,
+                  (50 + hash(i, 'in') % 4000)::BIGINT AS input,
+                  (20 + hash(i, 'out') % 1500)::BIGINT AS output,
+                  (hash(i, 'cw') % 6000)::BIGINT AS cw,
+                  (hash(i, 'cr') % 60000)::BIGINT AS cr
+           FROM (SELECT i, CAST(floor(i * 3 / {per_session}) AS BIGINT) AS s FROM range(({events} + 2) // 3) e(i)) b
+           JOIN synth_sessions ss USING (s)
          )
-         SELECT username, user_id, username || '/' || session_id || '.jsonl',
-                'msg_' || md5(i::VARCHAR || 'm')[1:24], 'req_' || md5(i::VARCHAR || 'r')[1:24], ts, model,
+         SELECT username, user_id, session_file,
+                'msg_' || lower(hex(hash(i, 'm'))), 'req_' || lower(hex(hash(i, 'r'))), ts, model,
                 input, output, cw, cr, cw, 0,
                 (input * ({pi}) + output * ({po}) + cw * ({pw}) + cr * ({pr})) / 1e6,
                 false, true
-         FROM r ORDER BY i;",
+         FROM r;",
     ))
     .context("while generating responses")?;
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "synth: responses written"
+    );
     conn.execute_batch(
         "INSERT INTO usage_session_summary
            (session_file, session_id, username, started_at, ended_at, active_seconds, wall_seconds,
@@ -228,6 +241,10 @@ pub fn make_usage(
          DROP TABLE synth_sessions;",
     )
     .context("while writing summaries and rollups")?;
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "synth: summaries and rollups written"
+    );
     let responses: i64 =
         conn.query_row("SELECT count(*) FROM usage_responses", [], |r| r.get(0))?;
     Ok((events, sessions, responses as u64))
@@ -246,7 +263,12 @@ pub fn scale(db: &crate::db::Db, events: u64, sessions: u64, days: u32) -> anyho
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<Vec<(String, String)>, _>>()?;
     let (events, sessions, responses) = make_usage(&conn, &people, events, sessions, days)?;
+    let started = std::time::Instant::now();
     conn.execute_batch("CHECKPOINT")?;
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "synth: checkpoint"
+    );
     Ok(format!(
         ", {events} usage events in {sessions} sessions with {responses} responses over {days} days"
     ))
