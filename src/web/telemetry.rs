@@ -7,17 +7,22 @@
 use std::collections::BTreeMap;
 
 use axum::extract::State;
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json as AxumJson, Router};
-use chrono::{Duration, NaiveDateTime};
+use chrono::NaiveDateTime;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::activity::{int_param, now, present};
 use super::extract::{Query, RequestMeta};
+use super::kit::params::{
+    bool_param, int_param, now, one_of, present, text_param, time_param, Window, WindowQuery,
+    WindowRules,
+};
 use crate::app::AppState;
 use crate::auth::{Human, Principal, RequireAdmin};
 use crate::error::{AppError, AppResult};
+use crate::export::{self, ExportSpec, Format};
 use crate::isotime;
 use crate::repo::telemetry::{
     self as repo, GroupBy, Scope, Sort, TelemetryFilter, BUCKET_SORTS, EVENT_SORTS, EVENT_TYPES,
@@ -30,6 +35,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/admin/telemetry/kpis", get(admin_kpis))
         .route("/api/admin/telemetry/query", get(admin_query))
         .route("/api/admin/telemetry/summary", get(admin_summary))
+        .route("/api/admin/telemetry/export", get(admin_export))
+        .route("/api/me/telemetry/export", get(me_export))
         .route("/api/me/telemetry/facets", get(me_facets))
         .route("/api/me/telemetry/kpis", get(me_kpis))
         .route("/api/me/telemetry/query", get(me_query))
@@ -37,9 +44,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Telemetry windows go up to 365 days (SPEC §11), 7 days by default.
-pub const MAX_WINDOW_MINUTES: i64 = 525_600;
-pub const DEFAULT_WINDOW_MINUTES: i64 = 10_080;
-const MAX_TEXT: usize = 512;
+pub const WINDOW: WindowRules = WindowRules::long(10_080);
 
 /// Every query parameter of the telemetry endpoints, as sent; blank values
 /// count as absent (HTML forms send them for "any").
@@ -67,111 +72,6 @@ pub struct Params {
     pub format: Option<String>,
 }
 
-fn text_param(name: &str, v: &Option<String>) -> AppResult<Option<String>> {
-    let Some(s) = present(v) else {
-        return Ok(None);
-    };
-    if s.chars().count() > MAX_TEXT {
-        return Err(AppError::unprocessable(format!(
-            "{name}: longer than {MAX_TEXT} characters"
-        )));
-    }
-    Ok(Some(s.to_string()))
-}
-
-fn one_of(name: &str, v: &Option<String>, set: &[&str]) -> AppResult<Option<String>> {
-    let Some(s) = present(v) else {
-        return Ok(None);
-    };
-    if set.contains(&s) {
-        Ok(Some(s.to_string()))
-    } else {
-        Err(AppError::unprocessable(format!(
-            "{name}: must be one of {}, got {s:?}",
-            set.join(", ")
-        )))
-    }
-}
-
-fn bool_param(name: &str, v: &Option<String>) -> AppResult<bool> {
-    let Some(s) = present(v) else {
-        return Ok(false);
-    };
-    match s.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Ok(true),
-        "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(AppError::unprocessable(format!(
-            "{name}: expected true or false, got {s:?}"
-        ))),
-    }
-}
-
-fn time_param(name: &str, v: &Option<String>) -> AppResult<Option<NaiveDateTime>> {
-    let Some(s) = present(v) else {
-        return Ok(None);
-    };
-    isotime::parse(s).map(Some).ok_or_else(|| {
-        AppError::unprocessable(format!(
-            "{name}: not an ISO 8601 date or date-time (like 2026-05-14 or 2026-05-14T07:00:00Z), got {s:?}"
-        ))
-    })
-}
-
-/// A parsed window: `since`/`until` when given, else the last
-/// `since_minutes` (7 days by default); at most 365 days long.
-#[derive(Debug, Clone)]
-pub struct Window {
-    pub since: NaiveDateTime,
-    pub until: Option<NaiveDateTime>,
-    pub since_minutes: Option<i64>,
-}
-
-impl Window {
-    pub fn parse(p: &Params, now: NaiveDateTime) -> AppResult<Window> {
-        let minutes = int_param("since_minutes", &p.since_minutes, 1, MAX_WINDOW_MINUTES)?;
-        let since = time_param("since", &p.since)?;
-        let until = time_param("until", &p.until)?;
-        let max = Duration::minutes(MAX_WINDOW_MINUTES);
-        let too_long = || {
-            AppError::unprocessable(format!(
-                "since, until: the window is longer than 365 days ({MAX_WINDOW_MINUTES} minutes); narrow it"
-            ))
-        };
-        let relative = Duration::minutes(minutes.unwrap_or(DEFAULT_WINDOW_MINUTES));
-        let w = match (since, until) {
-            (None, None) => Window {
-                since: now - relative,
-                until: None,
-                since_minutes: Some(minutes.unwrap_or(DEFAULT_WINDOW_MINUTES)),
-            },
-            (Some(s), u) => Window {
-                since: s,
-                until: u,
-                since_minutes: None,
-            },
-            (None, Some(u)) => Window {
-                since: u - relative,
-                until: Some(u),
-                since_minutes: None,
-            },
-        };
-        if let Some(u) = w.until {
-            if w.since >= u {
-                return Err(AppError::unprocessable("since: must be before until"));
-            }
-        }
-        // Open-ended windows are measured against now, with a minute's grace.
-        if w.until.unwrap_or(now) - w.since > max + Duration::minutes(1) {
-            return Err(too_long());
-        }
-        Ok(w)
-    }
-
-    pub fn minutes(&self, now: NaiveDateTime) -> i64 {
-        (self.until.unwrap_or(now) - self.since).num_minutes()
-    }
-}
-
 /// The filter's dimensions (everything but the window).
 fn dims(p: &Params) -> AppResult<TelemetryFilter> {
     let username = text_param("username", &p.username)?;
@@ -188,7 +88,7 @@ fn dims(p: &Params) -> AppResult<TelemetryFilter> {
         tool_name: text_param("tool_name", &p.tool_name)?,
         source: one_of("source", &p.source, &SOURCES)?,
         event_type: one_of("event_type", &p.event_type, &EVENT_TYPES)?,
-        only_errors: bool_param("only_errors", &p.only_errors)?,
+        only_errors: bool_param("only_errors", &p.only_errors)?.unwrap_or(false),
         q: text_param("q", &p.q)?,
         model: text_param("model", &p.model)?,
         session_id: text_param("session_id", &p.session_id)?,
@@ -203,20 +103,29 @@ pub struct Parsed {
     pub echo: BTreeMap<&'static str, Value>,
 }
 
+fn window_query(p: &Params) -> WindowQuery {
+    WindowQuery {
+        since_minutes: p.since_minutes.clone(),
+        since: p.since.clone(),
+        until: p.until.clone(),
+    }
+}
+
 pub fn parse_filter(p: &Params, now: NaiveDateTime, scope: Option<Scope>) -> AppResult<Parsed> {
-    let window = Window::parse(p, now)?;
+    let window = Window::parse(&window_query(p), WINDOW, now)?;
     let mut filter = dims(p)?;
     filter.since = Some(window.since);
     filter.until = window.until;
     filter.scope = scope;
-    let given = |t: Option<&NaiveDateTime>| match (window.since_minutes, t) {
-        (None, Some(t)) => json!(isotime::format(t)),
-        _ => Value::Null,
-    };
     let mut echo = BTreeMap::new();
-    echo.insert("since_minutes", json!(window.since_minutes));
-    echo.insert("since", given(Some(&window.since)));
-    echo.insert("until", given(window.until.as_ref()));
+    for (k, v) in window.echo() {
+        let key: &'static str = match k.as_str() {
+            "since_minutes" => "since_minutes",
+            "since" => "since",
+            _ => "until",
+        };
+        echo.insert(key, v);
+    }
     echo.insert("username", json!(filter.username));
     echo.insert("tool_name", json!(filter.tool_name));
     echo.insert("source", json!(filter.source));
@@ -385,7 +294,7 @@ async fn summary(
         .await?;
     // Audited like Agnes: at most once a minute per caller and window.
     let key = format!("usage.summary|{window}|{}", scope.is_some());
-    if state.activity.reads.should_write(who.id(), &key) {
+    if state.audit_state.reads.should_write(who.id(), &key) {
         state
             .audit(
                 meta.audit("usage.summary", Some(who))
@@ -462,4 +371,110 @@ async fn me_summary(
 ) -> AppResult<AxumJson<Value>> {
     let scope = Some(own(&who));
     Ok(AxumJson(summary(&state, &meta, &who, &p, scope).await?))
+}
+
+/// The export's window: `since_minutes` like the other endpoints, or
+/// Agnes's `since`/`until` (either, both or neither: no bound exports
+/// everything, as Agnes does), never capped.
+fn export_window(
+    p: &Params,
+    now: NaiveDateTime,
+) -> AppResult<(Option<NaiveDateTime>, Option<NaiveDateTime>)> {
+    if present(&p.since_minutes).is_some() {
+        let w = Window::parse(&window_query(p), WINDOW, now)?;
+        return Ok((Some(w.since), w.until));
+    }
+    let since = time_param("since", &p.since)?;
+    let until = time_param("until", &p.until)?;
+    if let (Some(s), Some(u)) = (since, until) {
+        if s >= u {
+            return Err(AppError::unprocessable("since: must be before until"));
+        }
+    }
+    Ok((since, until))
+}
+
+/// `GET …/telemetry/export?format=csv|json|ndjson|parquet` with every filter:
+/// every `usage_events` column, oldest first, streamed; audited as
+/// `usage.export` with the row count once the stream has ended.
+async fn export_rows(
+    state: &AppState,
+    meta: &RequestMeta,
+    who: &Principal,
+    p: &Params,
+    scope: Option<Scope>,
+) -> AppResult<Response> {
+    let format = Format::parse(
+        p.format.as_deref(),
+        &[Format::Csv, Format::Ndjson, Format::Parquet],
+        Format::Csv,
+    )?;
+    let now = now();
+    let (since, until) = export_window(p, now)?;
+    let mut filter = dims(p)?;
+    filter.since = since;
+    filter.until = until;
+    filter.scope = scope;
+    let stamp = |t: &Option<NaiveDateTime>| t.as_ref().map(isotime::format);
+    let mut params = serde_json::Map::new();
+    params.insert("since".into(), json!(stamp(&since)));
+    params.insert("until".into(), json!(stamp(&until)));
+    params.insert("user_id".into(), json!(filter.username));
+    for (k, v) in [
+        ("source", &filter.source),
+        ("tool_name", &filter.tool_name),
+        ("event_type", &filter.event_type),
+        ("q", &filter.q),
+        ("model", &filter.model),
+        ("session_id", &filter.session_id),
+    ] {
+        if v.is_some() {
+            params.insert(k.into(), json!(v));
+        }
+    }
+    if filter.only_errors {
+        params.insert("only_errors".into(), json!(true));
+    }
+    if filter.scope.is_some() {
+        params.insert("own_rows_only".into(), json!(true));
+    }
+    let file_stem = match (since, until) {
+        (None, None) => "usage_events".to_string(),
+        (s, u) => format!(
+            "usage_events_{}_{}",
+            s.as_ref()
+                .map(isotime::compact)
+                .unwrap_or_else(|| "start".into()),
+            isotime::compact(&u.unwrap_or(now))
+        ),
+    };
+    let spec = ExportSpec {
+        format,
+        file_stem,
+        event: meta.audit("usage.export", Some(who)),
+        params,
+        started: meta.started,
+    };
+    Ok(export::stream(state, spec, move |conn, sink| {
+        repo::export(conn, &filter, sink)
+    }))
+}
+
+async fn admin_export(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    admin: RequireAdmin,
+    Query(p): Query<Params>,
+) -> AppResult<Response> {
+    export_rows(&state, &meta, &admin, &p, None).await
+}
+
+async fn me_export(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    who: Human,
+    Query(p): Query<Params>,
+) -> AppResult<Response> {
+    let scope = Some(own(&who));
+    export_rows(&state, &meta, &who, &p, scope).await
 }

@@ -358,6 +358,30 @@ const ROUTES: &[(&str, &str, Body, [u16; 4])] = &[
         [401, 422, 403, 422],
     ),
     (
+        "GET",
+        "/api/admin/telemetry/export?format=csv",
+        Body::None,
+        [401, 403, 403, 200],
+    ),
+    (
+        "GET",
+        "/api/admin/telemetry/export?format=parquet&since_minutes=60",
+        Body::None,
+        [401, 403, 403, 200],
+    ),
+    (
+        "GET",
+        "/api/admin/telemetry/export?format=xml",
+        Body::None,
+        [401, 403, 403, 422],
+    ),
+    (
+        "GET",
+        "/api/me/telemetry/export?format=json",
+        Body::None,
+        [401, 200, 403, 200],
+    ),
+    (
         "POST",
         "/auth/token",
         Body::Json(r#"{"email": "nobody@example.com", "password": "wrong-password"}"#),

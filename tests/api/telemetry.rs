@@ -274,3 +274,115 @@ async fn raw_events_carry_agnes_columns_sorted_as_asked() {
         .collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]));
 }
+
+/// Rows of an export in each format: (csv rows, ndjson rows, parquet rows).
+async fn export_rows(api: &Api, path: &str) -> (i64, i64, i64) {
+    let get = |format: &'static str| {
+        let url = format!("{path}&format={format}");
+        async move {
+            let resp = api.get(&url).await;
+            assert_eq!(resp.status(), StatusCode::OK, "{url}");
+            resp.bytes().await.unwrap()
+        }
+    };
+    let csv_bytes = get("csv").await;
+    let mut reader = csv::Reader::from_reader(&csv_bytes[..]);
+    let headers = reader.headers().unwrap().clone();
+    assert_eq!(headers.get(0), Some("id"));
+    assert!(headers.iter().any(|h| h == "occurred_at"));
+    let csv_rows = reader.records().map(|r| r.unwrap()).count() as i64;
+    let ndjson = get("json").await;
+    let lines: Vec<Value> = std::str::from_utf8(&ndjson)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let times: Vec<&str> = lines
+        .iter()
+        .map(|v| v["occurred_at"].as_str().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "oldest first");
+    let parquet = get("parquet").await;
+    assert_eq!(&parquet[..4], b"PAR1");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.parquet");
+    std::fs::write(&file, &parquet).unwrap();
+    let conn = duckdb::Connection::open_in_memory().unwrap();
+    let parquet_rows: i64 = conn
+        .query_row(
+            &format!("SELECT count(*) FROM read_parquet('{}')", file.display()),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    (csv_rows, lines.len() as i64, parquet_rows)
+}
+
+#[tokio::test]
+async fn every_export_format_holds_exactly_the_kpi_total_for_several_filters() {
+    let (app, admin, analyst) = app_with_usage().await;
+    let today = chrono::Utc::now().date_naive();
+    for filter in [
+        "since_minutes=10080".to_string(),
+        "since_minutes=43200&only_errors=true&event_type=tool_use".to_string(),
+        format!(
+            "since={}&until={}&user_id=bo@example.com&source=builtin",
+            today - chrono::Duration::days(9),
+            today - chrono::Duration::days(2)
+        ),
+        "since_minutes=43200&q=analytics&model=claude-opus-4-5-20251101".to_string(),
+    ] {
+        let total = json(&admin, &format!("/api/admin/telemetry/kpis?{filter}")).await
+            ["events_total"]
+            .as_i64()
+            .unwrap();
+        assert!(total > 0, "{filter}");
+        let got = export_rows(&admin, &format!("/api/admin/telemetry/export?{filter}")).await;
+        assert_eq!(got, (total, total, total), "{filter}");
+    }
+    // Agnes's export without a window: every row.
+    let all = app.query_i64("SELECT count(*) FROM usage_events").await;
+    let csv = admin.get("/api/admin/telemetry/export").await;
+    assert_eq!(
+        csv.headers()["content-disposition"].to_str().unwrap(),
+        "attachment; filename=\"usage_events.csv\""
+    );
+    let text = csv.text().await.unwrap();
+    assert_eq!(text.lines().count() as i64, all + 1);
+    // The analyst's own export holds only their rows.
+    let own = app
+        .query_i64(&format!(
+            "SELECT count(*) FROM usage_events WHERE username = '{ANALYST}' AND occurred_at >= now()::TIMESTAMP - INTERVAL 30 DAY"
+        ))
+        .await;
+    let got = export_rows(&analyst, "/api/me/telemetry/export?since_minutes=43200").await;
+    assert_eq!(got.0, own);
+    // Audited with the row count after each stream (3 formats x 4 filters, +1, +3).
+    let n = app
+        .query_i64("SELECT count(*) FROM audit_log WHERE action = 'usage.export' AND (params->>'row_count') IS NOT NULL")
+        .await;
+    assert_eq!(n, 16);
+}
+
+#[tokio::test]
+async fn bad_export_parameters_are_422_naming_them() {
+    let app = TestApp::spawn().await;
+    let admin = app.api_as(Role::Admin).await;
+    for (query, needle) in [
+        ("format=xlsx", "format"),
+        ("source=marketplace", "source"),
+        ("since=last-week", "since"),
+        ("until=2026-13-01", "until"),
+        ("since=2026-02-01&until=2026-01-01", "since"),
+        ("since_minutes=0", "since_minutes"),
+    ] {
+        assert_detail(
+            admin
+                .get(&format!("/api/admin/telemetry/export?{query}"))
+                .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            needle,
+        )
+        .await;
+    }
+}

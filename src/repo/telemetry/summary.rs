@@ -261,7 +261,7 @@ fn slow_actions(
     since: Option<NaiveDateTime>,
     user_id: Option<&str>,
 ) -> anyhow::Result<Vec<SlowAction>> {
-    let mut w = crate::repo::audit::time_range("timestamp", since, None);
+    let mut w = crate::repo::sql::time_range("timestamp", since, None);
     w.and("duration_ms > 0", []);
     if let Some(u) = user_id {
         w.and("user_id = ?", [duckdb::types::Value::Text(u.to_string())]);
