@@ -253,7 +253,7 @@ async fn query(state: &AppState, p: &Params, scope: Option<Scope>) -> AppResult<
                 .db
                 .run(move |c| {
                     let rows = repo::events(c, &filter, &sort, limit, offset)?;
-                    Ok((rows, repo::export_count(c, &filter)?))
+                    Ok((rows, repo::count(c, &filter)?))
                 })
                 .await?;
             json!({

@@ -388,7 +388,8 @@ impl GroupBy {
 
     fn expr(self) -> &'static str {
         match self {
-            GroupBy::Day => "strftime(CAST(occurred_at AS DATE), '%Y-%m-%d')",
+            // Grouped as a DATE (cheap) and written as YYYY-MM-DD after.
+            GroupBy::Day => "CAST(occurred_at AS DATE)",
             GroupBy::Username => "username",
             GroupBy::ToolName => "tool_name",
             GroupBy::Source => "source",
@@ -485,7 +486,7 @@ pub fn group_by(
            SELECT {expr} AS bucket, count(*) AS invocations, count(DISTINCT username) AS distinct_users,
                   count(DISTINCT session_id) AS distinct_sessions, count(*) FILTER (WHERE is_error) AS errors
            FROM usage_events WHERE {cond} GROUP BY 1)
-         SELECT bucket, invocations, distinct_users, distinct_sessions, errors, count(*) OVER () AS total
+         SELECT CAST(bucket AS VARCHAR), invocations, distinct_users, distinct_sessions, errors, count(*) OVER () AS total
          FROM b ORDER BY {col} {dir} NULLS LAST, bucket ASC NULLS LAST
          LIMIT {limit} OFFSET {offset}",
         expr = by.expr(),
@@ -644,6 +645,16 @@ pub fn export(
 ) -> anyhow::Result<u64> {
     let (sql, args) = export_query(conn, f)?;
     crate::repo::sql::stream_query(conn, &sql, &args, sink)
+}
+
+/// The events of the filter (what raw mode pages through).
+pub fn count(conn: &Connection, f: &TelemetryFilter) -> anyhow::Result<i64> {
+    let w = f.where_clause();
+    Ok(conn.query_row(
+        &format!("SELECT count(*) FROM usage_events WHERE {}", w.sql()),
+        params_from_iter(w.args().iter()),
+        |r| r.get(0),
+    )?)
 }
 
 /// Counts what [`export_query`] returns.
