@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod app;
+pub mod ask;
 pub mod audit;
 pub mod auth;
 pub mod cli;
@@ -18,6 +19,7 @@ pub mod model;
 pub mod processors;
 pub mod repo;
 pub mod scheduler;
+pub mod sqlguard;
 pub mod synth;
 pub mod synth_transcripts;
 pub mod synth_usage;

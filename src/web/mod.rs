@@ -1,5 +1,6 @@
 //! HTTP: one router per page or API family, merged here with the shared layers.
 
+pub mod ask;
 pub mod assets;
 pub mod audit;
 pub mod auth;
@@ -10,6 +11,7 @@ pub mod middleware;
 pub mod ops;
 pub mod pages;
 pub mod processing;
+pub mod query_api;
 pub mod telemetry;
 pub mod tokens;
 pub mod uploads;
@@ -53,6 +55,8 @@ pub fn router(state: AppState) -> Router {
         .merge(ops::router())
         .merge(uploads::router())
         .merge(processing::router())
+        .merge(query_api::router())
+        .merge(ask::router())
         .merge(telemetry::router())
         .merge(assets::router())
         .fallback(|| async { AppError::not_found("Not Found: no page or API at this address") })
