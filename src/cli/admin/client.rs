@@ -51,6 +51,23 @@ impl Client {
         path: &str,
         query: &[(&str, String)],
     ) -> Result<Value, Failure> {
+        let resp = self.send(ctx, reqwest::Method::GET, path, query).await?;
+        resp.json::<Value>().await.map_err(|e| {
+            Failure::Failed(format!(
+                "[err] {ctx}: the server's answer is not JSON ({e})"
+            ))
+        })
+    }
+
+    /// `METHOD path?query` → the successful response, body unread (an
+    /// export streams it); anything else → a failure in Agnes's wording.
+    pub(crate) async fn send(
+        &self,
+        ctx: &str,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<reqwest::Response, Failure> {
         let mut url = self.remote.url(path);
         let mut qs = form_urlencoded::Serializer::new(String::new());
         for (k, v) in query.iter().filter(|(_, v)| !v.is_empty()) {
@@ -64,7 +81,7 @@ impl Client {
         let resp = self
             .remote
             .client
-            .get(&url)
+            .request(method, &url)
             .bearer_auth(&self.remote.token)
             .send()
             .await
@@ -82,11 +99,7 @@ impl Client {
             )));
         }
         if status.is_success() {
-            return resp.json::<Value>().await.map_err(|e| {
-                Failure::Failed(format!(
-                    "[err] {ctx}: the server's answer is not JSON ({e})"
-                ))
-            });
+            return Ok(resp);
         }
         let detail = remote::detail(resp).await;
         Err(Failure::Failed(match status.as_u16() {

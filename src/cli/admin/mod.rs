@@ -13,6 +13,7 @@
 mod activity;
 mod client;
 mod table;
+mod telemetry;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,9 @@ use client::{Client, Failure};
 pub(crate) enum AdminCmd {
     /// The Audit log: recent rows (default), `health` or `sync`.
     Activity(activity::ActivityArgs),
+    /// Telemetry: `summary`, `export`, `reprocess` or `prune`.
+    #[command(subcommand)]
+    Telemetry(telemetry::TelemetryCmd),
 }
 
 pub(crate) fn run(cmd: AdminCmd) -> ExitCode {
@@ -35,6 +39,7 @@ pub(crate) fn run(cmd: AdminCmd) -> ExitCode {
         rt.block_on(async {
             match cmd {
                 AdminCmd::Activity(args) => activity::run(&client, args).await,
+                AdminCmd::Telemetry(cmd) => telemetry::run(&client, cmd).await,
             }
         })
     });
