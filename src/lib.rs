@@ -22,6 +22,7 @@ pub mod scheduler;
 pub mod sqlguard;
 pub mod synth;
 pub mod synth_transcripts;
+pub mod synth_usage;
 pub mod templates;
 pub mod usage_api;
 pub mod web;

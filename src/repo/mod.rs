@@ -6,6 +6,7 @@ pub mod audit;
 pub mod query_source;
 pub mod sql;
 pub mod sync_history;
+pub mod telemetry;
 pub mod tokens;
 pub mod usage;
 pub mod users;

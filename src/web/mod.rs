@@ -12,6 +12,7 @@ pub mod ops;
 pub mod pages;
 pub mod processing;
 pub mod query_api;
+pub mod telemetry;
 pub mod tokens;
 pub mod uploads;
 pub mod usage_api;
@@ -59,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .merge(processing::router())
         .merge(query_api::router())
         .merge(ask::router())
+        .merge(telemetry::router())
         .merge(assets::router())
         .fallback(|| async { AppError::not_found("Not Found: no page or API at this address") })
         // Innermost first: CSRF needs the principal, which needs the session.

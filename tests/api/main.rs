@@ -14,4 +14,5 @@ mod query;
 mod routes;
 mod sessions_in;
 mod usage_api;
+mod telemetry;
 mod users;

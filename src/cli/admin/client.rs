@@ -1,5 +1,5 @@
-//! The one HTTP client of the admin commands: GET a path with a query (or
-//! POST a JSON body), answer JSON, or a one-line failure in Agnes's wording.
+//! The one HTTP client of the admin commands: GET a path with a query,
+//! answer JSON, or a one-line failure in Agnes's wording.
 
 use std::process::ExitCode;
 
@@ -51,6 +51,52 @@ impl Client {
         path: &str,
         query: &[(&str, String)],
     ) -> Result<Value, Failure> {
+        let resp = self.send(ctx, reqwest::Method::GET, path, query).await?;
+        resp.json::<Value>().await.map_err(|e| {
+            Failure::Failed(format!(
+                "[err] {ctx}: the server's answer is not JSON ({e})"
+            ))
+        })
+    }
+
+    /// `METHOD path?query` → the successful response, body unread (an
+    /// export streams it); anything else → a failure in Agnes's wording.
+    pub(crate) async fn send(
+        &self,
+        ctx: &str,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<reqwest::Response, Failure> {
+        self.send_body(ctx, method, path, query, None).await
+    }
+
+    /// `POST path` with a JSON body → the JSON answer (Ask).
+    pub(crate) async fn post_json(
+        &self,
+        ctx: &str,
+        path: &str,
+        body: &Value,
+    ) -> Result<Value, Failure> {
+        let resp = self
+            .send_body(ctx, reqwest::Method::POST, path, &[], Some(body))
+            .await?;
+        resp.json::<Value>().await.map_err(|e| {
+            Failure::Failed(format!(
+                "[err] {ctx}: the server's answer is not JSON ({e})"
+            ))
+        })
+    }
+
+    /// [`Client::send`] with an optional JSON body.
+    pub(crate) async fn send_body(
+        &self,
+        ctx: &str,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<reqwest::Response, Failure> {
         let mut url = self.remote.url(path);
         let mut qs = form_urlencoded::Serializer::new(String::new());
         for (k, v) in query.iter().filter(|(_, v)| !v.is_empty()) {
@@ -61,22 +107,10 @@ impl Client {
             url.push('?');
             url.push_str(&qs);
         }
-        let req = self.remote.client.get(&url);
-        self.send(ctx, req).await
-    }
-
-    /// `POST path` with a JSON body → the JSON answer (Ask).
-    pub(crate) async fn post_json(
-        &self,
-        ctx: &str,
-        path: &str,
-        body: &Value,
-    ) -> Result<Value, Failure> {
-        let req = self.remote.client.post(self.remote.url(path)).json(body);
-        self.send(ctx, req).await
-    }
-
-    async fn send(&self, ctx: &str, req: reqwest::RequestBuilder) -> Result<Value, Failure> {
+        let mut req = self.remote.client.request(method, &url);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
         let resp = req
             .bearer_auth(&self.remote.token)
             .send()
@@ -95,11 +129,7 @@ impl Client {
             )));
         }
         if status.is_success() {
-            return resp.json::<Value>().await.map_err(|e| {
-                Failure::Failed(format!(
-                    "[err] {ctx}: the server's answer is not JSON ({e})"
-                ))
-            });
+            return Ok(resp);
         }
         let detail = remote::detail(resp).await;
         Err(Failure::Failed(match status.as_u16() {

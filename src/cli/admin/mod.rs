@@ -14,6 +14,7 @@ mod activity;
 mod ask;
 mod client;
 mod table;
+mod telemetry;
 
 use std::process::ExitCode;
 
@@ -27,6 +28,9 @@ pub(crate) enum AdminCmd {
     Activity(activity::ActivityArgs),
     /// Ask a question about telemetry in plain language (the model writes SQL).
     Ask(ask::AskArgs),
+    /// Telemetry: `summary`, `export`, `reprocess` or `prune`.
+    #[command(subcommand)]
+    Telemetry(telemetry::TelemetryCmd),
 }
 
 pub(crate) fn run(cmd: AdminCmd) -> ExitCode {
@@ -39,6 +43,7 @@ pub(crate) fn run(cmd: AdminCmd) -> ExitCode {
             match cmd {
                 AdminCmd::Activity(args) => activity::run(&client, args).await,
                 AdminCmd::Ask(args) => ask::run(&client, args).await,
+                AdminCmd::Telemetry(cmd) => telemetry::run(&client, cmd).await,
             }
         })
     });
