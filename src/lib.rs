@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod processors;
 pub mod repo;
 pub mod scheduler;
+pub mod sessions;
 pub mod synth;
 pub mod synth_transcripts;
 pub mod telemetry;

@@ -2,6 +2,7 @@
 //! `&Connection`, called through `Db::run` from async code.
 
 pub mod audit;
+pub mod sessions;
 pub mod sync_history;
 pub mod tokens;
 pub mod usage;

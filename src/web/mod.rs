@@ -11,6 +11,7 @@ pub mod ops;
 pub mod pages;
 pub mod processing;
 pub mod producers;
+pub mod sessions;
 pub mod tokens;
 pub mod uploads;
 pub mod users;
@@ -52,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ops::router())
         .merge(uploads::router())
         .merge(processing::router())
+        .merge(sessions::router())
         .merge(assets::router())
         .fallback(|| async { AppError::not_found("Not Found: no page or API at this address") })
         // Innermost first: CSRF needs the principal, which needs the session.
