@@ -9,5 +9,6 @@ mod ingest;
 mod manifest_check;
 mod ops;
 mod routes;
+mod sessions;
 mod sessions_in;
 mod users;

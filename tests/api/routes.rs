@@ -16,6 +16,122 @@ enum Body {
 /// (method, path, body, [anonymous, analyst, service, admin]). `{uid}` is a
 /// victim user's id, `{tok}` a fresh token id of that user, `{aid}` the admin's id.
 const ROUTES: &[(&str, &str, Body, [u16; 4])] = &[
+    // Sessions (issue 13): admin APIs, the /api/me twins.
+    (
+        "GET",
+        "/api/admin/sessions/list",
+        Body::None,
+        [401, 403, 403, 200],
+    ),
+    (
+        "GET",
+        "/api/admin/sessions/kpis",
+        Body::None,
+        [401, 403, 403, 200],
+    ),
+    (
+        "GET",
+        "/api/admin/sessions/facets?anchor=started",
+        Body::None,
+        [401, 403, 403, 200],
+    ),
+    (
+        "GET",
+        "/api/admin/sessions/heatmap",
+        Body::None,
+        [401, 403, 403, 200],
+    ),
+    (
+        "GET",
+        "/api/admin/sessions/list?anchor=bogus",
+        Body::None,
+        [401, 403, 403, 422],
+    ),
+    (
+        "GET",
+        "/api/admin/sessions/{uid}/x.jsonl/transcript",
+        Body::None,
+        [401, 403, 403, 404],
+    ),
+    (
+        "GET",
+        "/api/admin/sessions/{uid}/x.txt/transcript",
+        Body::None,
+        [401, 403, 403, 400],
+    ),
+    (
+        "GET",
+        "/api/admin/sessions/{uid}/x.jsonl/download",
+        Body::None,
+        [401, 403, 403, 404],
+    ),
+    (
+        "GET",
+        "/api/admin/users/{uid}/sessions",
+        Body::None,
+        [401, 403, 403, 200],
+    ),
+    (
+        "GET",
+        "/api/admin/users/{uid}/sessions/download-all",
+        Body::None,
+        [401, 403, 403, 404],
+    ),
+    (
+        "GET",
+        "/api/admin/users/{uid}/sessions/x.jsonl/download",
+        Body::None,
+        [401, 403, 403, 404],
+    ),
+    (
+        "GET",
+        "/api/admin/users/{uid}/activity",
+        Body::None,
+        [401, 403, 403, 200],
+    ),
+    ("GET", "/api/me/sessions", Body::None, [401, 200, 403, 200]),
+    (
+        "GET",
+        "/api/me/sessions/list",
+        Body::None,
+        [401, 200, 403, 200],
+    ),
+    (
+        "GET",
+        "/api/me/sessions/kpis",
+        Body::None,
+        [401, 200, 403, 200],
+    ),
+    (
+        "GET",
+        "/api/me/sessions/facets",
+        Body::None,
+        [401, 200, 403, 200],
+    ),
+    (
+        "GET",
+        "/api/me/sessions/heatmap",
+        Body::None,
+        [401, 200, 403, 200],
+    ),
+    (
+        "GET",
+        "/api/me/sessions/download-all",
+        Body::None,
+        [401, 404, 403, 404],
+    ),
+    (
+        "GET",
+        "/api/me/sessions/x.jsonl/transcript",
+        Body::None,
+        [401, 404, 403, 404],
+    ),
+    (
+        "GET",
+        "/api/me/sessions/x.jsonl/download",
+        Body::None,
+        [401, 404, 403, 404],
+    ),
     ("GET", "/healthz", Body::None, [200, 200, 200, 200]),
     ("GET", "/metrics", Body::None, [200, 200, 200, 200]),
     ("GET", "/cli/latest", Body::None, [200, 200, 200, 200]),
