@@ -8,8 +8,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::activity::ActivityState;
-use crate::audit::AuditEvent;
+use crate::audit::{AuditEvent, AuditState};
 use crate::auth::AuthState;
 use crate::config::Config;
 use crate::db::{Db, DbOptions};
@@ -25,7 +24,7 @@ pub struct AppState {
     pub auth: Arc<AuthState>,
     pub metrics: Arc<Metrics>,
     /// The Audit log's caches: read suppression, the health pulse, producer intake.
-    pub activity: Arc<ActivityState>,
+    pub audit_state: Arc<AuditState>,
     /// Background work (scheduler job bodies, post-response writes) that shutdown waits for.
     pub tracker: TaskTracker,
     pub shutdown: CancellationToken,
@@ -57,7 +56,7 @@ impl AppState {
             templates: Templates::new(),
             auth: Arc::new(AuthState::new(secret)),
             metrics: Arc::new(Metrics::default()),
-            activity: Arc::new(ActivityState::default()),
+            audit_state: Arc::new(AuditState::default()),
             tracker: TaskTracker::new(),
             shutdown: CancellationToken::new(),
             prices: Arc::new(prices),

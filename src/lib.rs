@@ -2,7 +2,6 @@
 //! users work through Claude Code. See README.md and docs/.
 
 pub mod accounts;
-pub mod activity;
 pub mod app;
 pub mod audit;
 pub mod auth;
@@ -10,16 +9,18 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod export;
 pub mod ingest;
 pub mod isotime;
+pub mod logging;
 pub mod metrics;
+pub mod model;
 pub mod processors;
 pub mod repo;
 pub mod scheduler;
 pub mod sessions;
 pub mod synth;
 pub mod synth_transcripts;
-pub mod telemetry;
 pub mod templates;
 pub mod web;
 

@@ -15,7 +15,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{NaiveDateTime, Utc};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::db::Db;
@@ -27,43 +26,7 @@ pub const MIN_PASSWORD_LEN: usize = 8;
 pub const DEFAULT_TOKEN_DAYS: i64 = 90;
 pub const LOGIN_TOKEN_HOURS: i64 = 24;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Admin,
-    Analyst,
-    Service,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Analyst => "analyst",
-            Role::Service => "service",
-        }
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "admin" => Ok(Role::Admin),
-            "analyst" => Ok(Role::Analyst),
-            "service" => Ok(Role::Service),
-            other => Err(format!(
-                "unknown role {other:?}: expected admin, analyst or service"
-            )),
-        }
-    }
-}
+pub use crate::model::role::Role;
 
 /// A deliberately simple shape check: one `@`, something on both sides, a dot in
 /// the domain, no spaces. Deliverability is not glassbox's business.

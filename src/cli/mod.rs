@@ -136,7 +136,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    crate::telemetry::init(config.log_format);
+    crate::logging::init(config.log_format);
     let result = match cli.cmd {
         Cmd::Serve(args) => {
             if let Some(d) = args.data_dir {

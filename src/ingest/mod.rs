@@ -1,5 +1,6 @@
 //! Session ingestion: transcripts in, exact telemetry, findings and cost out.
 
 pub mod parse;
-pub mod pricing;
+/// Prices live below `repo` (which stores costs); re-exported where ingestion uses them.
+pub use crate::model::pricing;
 pub mod runner;

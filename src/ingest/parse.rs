@@ -80,21 +80,20 @@ mod line;
 mod session;
 mod text;
 mod time;
-mod types;
 
 #[cfg(test)]
 mod tests;
 
 use std::io::BufRead;
 
+pub use crate::model::transcript::{
+    EventType, Finding, FindingType, ParsedFile, Response, Severity, Source, Summary, Tokens,
+    ToolEvent,
+};
 pub use dedup::{dedup_across_files, ResponseCopy};
 pub use session::{Parser, KNOWN_LINE_TYPES};
 pub use text::{truncate_graphemes, EXCERPT_MAX_CHARS};
 pub use time::parse_timestamp_ms;
-pub use types::{
-    EventType, Finding, FindingType, ParsedFile, Response, Severity, Source, Summary, Tokens,
-    ToolEvent,
-};
 
 /// Parses a transcript from a reader, line by line. Only I/O errors fail;
 /// bad content is counted, never an error.

@@ -11,7 +11,7 @@ use duckdb::types::Value as DbValue;
 use duckdb::{params_from_iter, Connection};
 use serde::Serialize;
 
-use super::audit::{time_range, Where};
+use super::sql::{time_range, Where};
 
 /// Which time the window applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]

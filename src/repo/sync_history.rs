@@ -1,11 +1,10 @@
 //! The `sync_history` table: table sync runs reported by producers.
 
 use chrono::NaiveDateTime;
-use duckdb::types::Value as DbValue;
 use duckdb::{params, params_from_iter, Connection};
 use serde::Serialize;
 
-use super::audit::ts_value;
+use super::sql::{text, time_range, ts_value};
 
 /// One sync run, with the fields Agnes's CLI reads.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -28,20 +27,16 @@ pub fn list(
     status: Option<&str>,
     limit: i64,
 ) -> anyhow::Result<Vec<SyncRun>> {
-    let mut sql = String::from(
-        "SELECT id, table_id, synced_at, rows, duration_ms, status, error FROM sync_history WHERE synced_at >= ?",
-    );
-    let mut args = vec![ts_value(&since)];
-    if let Some(u) = until {
-        sql.push_str(" AND synced_at < ?");
-        args.push(ts_value(&u));
-    }
+    let mut w = time_range("synced_at", Some(since), until);
     if let Some(s) = status {
-        sql.push_str(" AND status = ?");
-        args.push(DbValue::Text(s.to_string()));
+        w.and("status = ?", [text(s)]);
     }
-    sql.push_str(" ORDER BY synced_at DESC, id DESC LIMIT ?");
-    args.push(DbValue::BigInt(limit));
+    let sql = format!(
+        "SELECT id, table_id, synced_at, rows, duration_ms, status, error FROM sync_history
+         WHERE {} ORDER BY synced_at DESC, id DESC LIMIT {limit}",
+        w.sql()
+    );
+    let args = w.args();
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt
         .query_map(params_from_iter(args.iter()), |r| {

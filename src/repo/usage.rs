@@ -7,8 +7,8 @@ use chrono::{DateTime, NaiveDateTime};
 use duckdb::{params, Connection};
 use sha2::{Digest, Sha256};
 
-use crate::ingest::parse::{ParsedFile, ToolEvent};
-use crate::ingest::pricing::Prices;
+use crate::model::pricing::Prices;
+use crate::model::transcript::{ParsedFile, ToolEvent};
 
 pub const PROC_USAGE: &str = "usage";
 pub const PROC_FAILURE_SCAN: &str = "failure_scan";
@@ -304,7 +304,7 @@ fn upsert_summaries(tx: &Connection, rows: &[(&FileWrite<'_>, i32)]) -> anyhow::
             let s = p.summary();
             // Token figures are provisional here: the rebuild sets them from the
             // copies that win the per-user de-duplication.
-            let own = crate::ingest::parse::Tokens::sum(&p.responses);
+            let own = crate::model::transcript::Tokens::sum(&p.responses);
             app.append_row(params![
                 w.session_file,
                 session_id_of(w),

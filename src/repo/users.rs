@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use duckdb::{params, Connection, OptionalExt, Row};
 use serde::Serialize;
 
-use crate::auth::Role;
+use crate::model::Role;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct User {

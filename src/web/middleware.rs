@@ -60,9 +60,30 @@ pub async fn request_meta(State(state): State<AppState>, mut req: Request, next:
         correlation_id: correlation_id.clone(),
         htmx,
     });
-    let mut resp = next.run(req).await;
+    // One span per request with the route and the correlation id, so an
+    // "internal error" log line can be matched to its request and audit row.
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let span = tracing::info_span!(
+        "request",
+        method = %req.method(),
+        route = %route,
+        correlation_id = %correlation_id,
+    );
+    let mut resp = tracing::Instrument::instrument(next.run(req), span).await;
+    let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&correlation_id) {
-        resp.headers_mut().insert("x-request-id", v);
+        h.insert("x-request-id", v);
+    }
+    // Pages answer htmx with a fragment and browsers with the whole page:
+    // caches must keep them apart.
+    if h.get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"))
+    {
+        h.append(header::VARY, HeaderValue::from_static("HX-Request"));
     }
     resp
 }

@@ -1,16 +1,15 @@
 //! HTTP: one router per page or API family, merged here with the shared layers.
 
-pub mod activity;
-pub mod activity_page;
 pub mod assets;
+pub mod audit;
 pub mod auth;
 pub mod extract;
+pub mod kit;
 pub mod me;
 pub mod middleware;
 pub mod ops;
 pub mod pages;
 pub mod processing;
-pub mod producers;
 pub mod sessions;
 pub mod tokens;
 pub mod uploads;
@@ -31,6 +30,9 @@ use crate::repo::users::User;
 pub const SESSION_COOKIE: &str = "glassbox_session";
 /// Browser sessions end after a week without use.
 pub const SESSION_IDLE_DAYS: i64 = 7;
+/// The longest a handler may take to start its answer (uploads of the
+/// largest transcripts included).
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
 pub fn router(state: AppState) -> Router {
     let sessions = SessionManagerLayer::new(DuckDbStore::new(state.db.clone()))
@@ -46,9 +48,7 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(me::router())
         .merge(users::router())
-        .merge(activity::router())
-        .merge(activity_page::router())
-        .merge(producers::router())
+        .merge(audit::router())
         .merge(pages::router())
         .merge(ops::router())
         .merge(uploads::router())
@@ -62,6 +62,12 @@ pub fn router(state: AppState) -> Router {
         .layer(sessions)
         .layer(from_fn_with_state(state.clone(), middleware::shape_errors))
         .layer(from_fn_with_state(state.clone(), middleware::request_meta))
+        // A handler that hangs (a stuck query) answers 408 instead of holding
+        // the connection; streamed bodies (exports, downloads) are not cut.
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
         // JSON and forms stay small; the upload route streams with its own limit.
         .layer(DefaultBodyLimit::max(2 * 1024 * 1024))
         .route_layer(from_fn_with_state(state.clone(), middleware::track_metrics))

@@ -480,7 +480,7 @@ async fn health_has_the_six_fields_and_colours_ingest_and_scheduler() {
         "green",
         "served from the 30 s cache"
     );
-    app.state.activity.health.lock().await.take();
+    app.state.audit_state.health.lock().await.take();
     let h = get_json(&api, "/api/admin/activity/health").await;
     assert_eq!(field(&h, "scheduler")["color"], "red");
     assert_eq!(h["status"], "red");
@@ -495,7 +495,7 @@ async fn polling_health_writes_at_most_one_audit_row() {
     }
     assert_eq!(self_reads(&app, "health").await, 1);
     // Recomputed (cache dropped) within the minute: still suppressed.
-    app.state.activity.health.lock().await.take();
+    app.state.audit_state.health.lock().await.take();
     get_json(&api, "/api/admin/activity/health").await;
     assert_eq!(self_reads(&app, "health").await, 1);
 }
@@ -1301,4 +1301,136 @@ async fn glassboxs_own_rows_keep_at_most_256_characters_of_a_logged_value() {
         .await,
         256
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_audit_export_gives_the_same_rows_as_ndjson_and_parquet() {
+    let app = TestApp::spawn().await;
+    clear_audit(&app).await;
+    seed(&app, AGNES_SEED).await;
+    seed(
+        &app,
+        &[(
+            3,
+            Some("mallory"),
+            "=cmd|'/c calc'!A1",
+            None,
+            None,
+            Some("@SUM(1)"),
+            Some(-1),
+        )],
+    )
+    .await;
+    let api = app.api_as(Role::Admin).await;
+    // A fixed window: the exports' own audit rows come after it.
+    let until = now() + Duration::seconds(1);
+    let window = format!(
+        "since={}&until={}",
+        urlencode(&iso(until - Duration::hours(2))),
+        urlencode(&iso(until))
+    );
+    let window = window.as_str();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let kpis = get_json(&api, &format!("/api/admin/observability/kpis?{window}")).await;
+    let total = kpis["events_total"].as_i64().unwrap();
+    assert_eq!(total, 6);
+
+    for format in ["json", "ndjson"] {
+        let resp = api
+            .get(&format!(
+                "/api/admin/activity/export?format={format}&{window}"
+            ))
+            .await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.headers()["content-type"], "application/x-ndjson");
+        assert!(resp.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .ends_with(".ndjson\""));
+        let text = resp.text().await.unwrap();
+        let rows: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(rows.len() as i64, total, "{format}");
+        assert_eq!(rows[0]["action"], "table.read", "oldest first");
+        let m = rows.iter().find(|r| r["user_id"] == "mallory").unwrap();
+        assert_eq!(
+            m["action"], "=cmd|'/c calc'!A1",
+            "NDJSON keeps text as sent"
+        );
+    }
+
+    let resp = api
+        .get(&format!(
+            "/api/admin/activity/export?format=parquet&{window}"
+        ))
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let bytes = resp.bytes().await.unwrap();
+    assert_eq!(&bytes[..4], b"PAR1");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("audit.parquet");
+    std::fs::write(&file, &bytes).unwrap();
+    let conn = duckdb::Connection::open_in_memory().unwrap();
+    let (n, actions): (i64, i64) = conn
+        .query_row(
+            &format!(
+                "SELECT count(*), count(DISTINCT action) FROM read_parquet('{}')",
+                file.display()
+            ),
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (n, actions),
+        (total, 4),
+        "DuckDB reads the Parquet file back"
+    );
+
+    // CSV: the cells a spreadsheet would run as formulas are neutralised.
+    let csv_text = api
+        .get(&format!("/api/admin/activity/export?format=csv&{window}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    let m = rows.iter().find(|r| &r[2] == "mallory").unwrap();
+    assert_eq!(&m[3], "'=cmd|'/c calc'!A1");
+    assert_eq!(&m[4], "'@SUM(1)");
+    let exports = app
+        .query_i64("SELECT count(*) FROM audit_log WHERE action = 'audit.export' AND (params->>'format') IN ('ndjson', 'parquet', 'csv')")
+        .await;
+    assert_eq!(exports, 4, "each export audited with its format");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_answer_with_vary_hx_request_and_an_unknown_export_format_is_named() {
+    let app = TestApp::spawn().await;
+    let mut b = app.browser();
+    b.login(crate::helpers::ADMIN_EMAIL, crate::helpers::PASSWORD)
+        .await;
+    for resp in [
+        b.get("/admin/activity").await,
+        b.htmx_get("/admin/activity").await,
+    ] {
+        assert_eq!(resp.status(), StatusCode::OK);
+        let vary: Vec<_> = resp
+            .headers()
+            .get_all("vary")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect();
+        assert!(vary.iter().any(|v| v.contains("HX-Request")), "{vary:?}");
+    }
+    let api = app.api_as(Role::Admin).await;
+    assert_detail(
+        api.get("/api/admin/activity/export?format=xlsx").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "format: must be one of csv, ndjson, parquet",
+    )
+    .await;
 }

@@ -28,7 +28,7 @@ fn init_logs() {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
         if std::env::var_os("TEST_LOG").is_some() {
-            glassbox::telemetry::init(glassbox::config::LogFormat::Text);
+            glassbox::logging::init(glassbox::config::LogFormat::Text);
         }
     });
 }

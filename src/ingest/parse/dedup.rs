@@ -3,7 +3,7 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use super::types::Response;
+use crate::model::transcript::Response;
 
 /// One copy of a response: the file it was found in and the response.
 pub type ResponseCopy<'a> = (&'a str, &'a Response);

@@ -6,7 +6,9 @@ use super::json::JStr;
 use super::line::{self, Block, Content, LineView, Message};
 use super::text::{self, ExcerptBuf};
 use super::time::parse_timestamp_ms;
-use super::types::{EventType, Finding, FindingType, ParsedFile, Response, Source, ToolEvent};
+use crate::model::transcript::{
+    EventType, Finding, FindingType, ParsedFile, Response, Source, ToolEvent,
+};
 
 /// Line `type`s Claude Code writes (reference/claude-code-jsonl.md §4);
 /// any other `type`, or none, counts in `unknown_type_lines`.

@@ -6,8 +6,7 @@
 use std::collections::HashSet;
 
 use chrono::{Duration, NaiveDateTime};
-use duckdb::arrow::array::{Array, AsArray};
-use duckdb::types::{TimeUnit, Value as DbValue};
+use duckdb::types::Value as DbValue;
 use duckdb::{params, params_from_iter, Connection};
 use serde::Serialize;
 use serde_json::Value;
@@ -133,13 +132,19 @@ pub const FACET_LIMIT: i64 = 50;
 /// Every filter of the Audit log. `None` (or, for `action_in`, `None`) means
 /// "not filtered". `Default` includes self-reads, like Agnes's repository; the
 /// APIs hide them unless asked.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Serialized (the APIs' `filter` echo), it gives the conditions other than
+/// the window, under their parameter names.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditFilter {
+    #[serde(skip)]
     pub since: Option<NaiveDateTime>,
+    #[serde(skip)]
     pub until: Option<NaiveDateTime>,
     pub user_id: Option<String>,
     pub action: Option<String>,
     pub action_prefix: Option<String>,
+    #[serde(skip)]
     pub action_in: Option<Vec<String>>,
     pub resource: Option<String>,
     pub resource_prefix: Option<String>,
@@ -178,11 +183,6 @@ impl Default for AuditFilter {
     }
 }
 
-/// A bound timestamp (microseconds, like the column).
-pub fn ts_value(t: &NaiveDateTime) -> DbValue {
-    DbValue::Timestamp(TimeUnit::Microsecond, t.and_utc().timestamp_micros())
-}
-
 fn text(s: &str) -> DbValue {
     DbValue::Text(s.to_string())
 }
@@ -191,58 +191,7 @@ fn now() -> NaiveDateTime {
     chrono::Utc::now().naive_utc()
 }
 
-/// A conjunction of SQL conditions and the values bound to their `?`s, in order.
-#[derive(Debug, Clone, Default)]
-pub struct Where {
-    parts: Vec<String>,
-    args: Vec<DbValue>,
-}
-
-impl Where {
-    pub fn and(&mut self, clause: impl Into<String>, args: impl IntoIterator<Item = DbValue>) {
-        self.parts.push(clause.into());
-        self.args.extend(args);
-    }
-
-    pub fn with(&self, clause: &str) -> Where {
-        let mut w = self.clone();
-        w.and(clause, []);
-        w
-    }
-
-    pub fn sql(&self) -> String {
-        if self.parts.is_empty() {
-            "TRUE".into()
-        } else {
-            self.parts.join(" AND ")
-        }
-    }
-
-    pub fn args(&self) -> &[DbValue] {
-        &self.args
-    }
-
-    pub fn extend(&mut self, other: Where) {
-        self.parts.extend(other.parts);
-        self.args.extend(other.args);
-    }
-}
-
-/// `column >= since AND column < until`, each bound only when given.
-pub fn time_range(
-    column: &str,
-    since: Option<NaiveDateTime>,
-    until: Option<NaiveDateTime>,
-) -> Where {
-    let mut w = Where::default();
-    if let Some(s) = since {
-        w.and(format!("{column} >= ?"), [ts_value(&s)]);
-    }
-    if let Some(u) = until {
-        w.and(format!("{column} < ?"), [ts_value(&u)]);
-    }
-    w
-}
+pub use crate::repo::sql::{time_range, ts_value, Where};
 
 impl AuditFilter {
     /// The lower bound actually applied: `since`, or 7 days back when only `q`
@@ -745,14 +694,14 @@ fn export_columns(conn: &Connection) -> anyhow::Result<Vec<(String, String)>> {
     Ok(cols)
 }
 
-/// Streams the filtered rows oldest first, every value as text (timestamps
-/// ISO 8601 UTC, JSON as its text), one row at a time into `sink`, which
-/// answers `false` to stop early. Returns the rows handed over. DuckDB's
-/// streaming result keeps memory bounded whatever the size.
+/// Streams the filtered rows oldest first into `sink`, every value as text
+/// (timestamps ISO 8601 UTC, JSON as its text), columns named as in
+/// [`export_header`]. DuckDB's streaming result keeps memory bounded
+/// whatever the size. Returns the rows.
 pub fn export(
     conn: &Connection,
     filter: &AuditFilter,
-    sink: &mut dyn FnMut(&[Option<&str>]) -> anyhow::Result<bool>,
+    sink: &mut dyn crate::repo::sql::BatchSink,
 ) -> anyhow::Result<u64> {
     let cols = export_columns(conn)?;
     let mut select: Vec<String> = cols
@@ -760,14 +709,17 @@ pub fn export(
         .map(|(name, ty)| {
             let q = format!("a.\"{}\"", name.replace('"', "\"\""));
             if ty.starts_with("TIMESTAMP") {
-                format!("strftime({q}, '%Y-%m-%dT%H:%M:%S.%fZ')")
+                format!(
+                    "strftime({q}, '%Y-%m-%dT%H:%M:%S.%fZ') AS {q_name}",
+                    q_name = &q[2..]
+                )
             } else {
-                format!("CAST({q} AS VARCHAR)")
+                format!("CAST({q} AS VARCHAR) AS {q_name}", q_name = &q[2..])
             }
         })
         .collect();
-    select.push("u.email".into());
-    select.push("u.name".into());
+    select.push("u.email AS user_email".into());
+    select.push("u.name AS user_name".into());
     let w = filter.where_clause();
     // The filter's columns are unqualified; only audit_log has them, but
     // `id` is in users too, so the filter runs in a subquery.
@@ -777,44 +729,46 @@ pub fn export(
         select.join(", "),
         w.sql()
     );
-    let mut stmt = conn.prepare(&sql)?;
-    drop(stmt.stream_arrow(params_from_iter(w.args().iter()))?);
-    let mut count = 0u64;
-    'chunks: while let Some(chunk) = stmt.step()? {
-        let columns: Vec<_> = (0..chunk.num_columns())
-            .map(|i| chunk.column(i).clone())
-            .collect();
-        let mut values: Vec<Option<&str>> = Vec::with_capacity(columns.len());
-        for row in 0..chunk.len() {
-            values.clear();
-            for col in &columns {
-                values.push(string_at(col.as_ref(), row));
-            }
-            let keep_going = sink(&values)?;
-            count += 1;
-            if !keep_going {
-                break 'chunks;
-            }
-        }
-    }
-    Ok(count)
-}
-
-fn string_at(col: &dyn Array, row: usize) -> Option<&str> {
-    if col.is_null(row) {
-        return None;
-    }
-    if let Some(a) = col.as_string_opt::<i32>() {
-        Some(a.value(row))
-    } else if let Some(a) = col.as_string_opt::<i64>() {
-        Some(a.value(row))
-    } else {
-        col.as_string_view_opt().map(|a| a.value(row))
-    }
+    crate::repo::sql::stream_query(conn, &sql, w.args(), sink)
 }
 
 #[cfg(test)]
 mod tests {
+    /// Hands an export's rows, as text, to a closure one at a time; the
+    /// closure answers `false` to stop.
+    struct RowSink<F> {
+        f: F,
+        taken: u64,
+    }
+
+    impl<F> RowSink<F> {
+        fn new(f: F) -> Self {
+            RowSink { f, taken: 0 }
+        }
+    }
+
+    impl<F: FnMut(&[Option<&str>]) -> anyhow::Result<bool>> crate::repo::sql::BatchSink for RowSink<F> {
+        fn schema(&mut self, _: duckdb::arrow::datatypes::SchemaRef) -> anyhow::Result<()> {
+            Ok(())
+        }
+
+        fn batch(&mut self, b: &duckdb::arrow::record_batch::RecordBatch) -> anyhow::Result<bool> {
+            use duckdb::arrow::array::{Array, AsArray};
+            for row in 0..b.num_rows() {
+                let values: Vec<Option<&str>> = b
+                    .columns()
+                    .iter()
+                    .map(|c| (!c.is_null(row)).then(|| c.as_string::<i32>().value(row)))
+                    .collect();
+                self.taken += 1;
+                if !(self.f)(&values)? {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+    }
+
     #[test]
     fn the_histogram_p95_equals_quantile_disc() {
         let db = crate::db::Db::open_in_memory().unwrap();
@@ -1567,10 +1521,14 @@ mod tests {
             include_self_reads: false,
             ..day()
         };
-        let n = export(&c, &f, &mut |v| {
-            rows.push(v.iter().map(|s| s.map(str::to_string)).collect());
-            Ok(true)
-        })
+        let n = export(
+            &c,
+            &f,
+            &mut RowSink::new(|v: &[Option<&str>]| {
+                rows.push(v.iter().map(|s| s.map(str::to_string)).collect());
+                Ok(true)
+            }),
+        )
         .unwrap();
         assert_eq!(n, 5);
         assert_eq!(n as i64, kpis(&c, &f).unwrap().events_total);
@@ -1585,11 +1543,12 @@ mod tests {
             Some(ts)
         );
         let mut first = 0;
-        let stopped = export(&c, &f, &mut |_| {
+        let mut sink = RowSink::new(|_: &[Option<&str>]| {
             first += 1;
             Ok(false)
-        })
-        .unwrap();
+        });
+        export(&c, &f, &mut sink).unwrap();
+        let stopped = sink.taken;
         assert_eq!((stopped, first), (1, 1), "the sink can stop the stream");
     }
 

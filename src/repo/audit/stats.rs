@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::rollup::{self, Table};
 use super::{now, time_range, AuditFilter, Where, FACET_LIMIT};
+use crate::repo::sql;
 
 /// The KPI figures of one window.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -246,11 +247,7 @@ pub fn kpis_with_previous(
     Ok((current, previous))
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Bucket {
-    pub value: String,
-    pub count: i64,
-}
+pub use crate::repo::sql::Bucket;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UserBucket {
@@ -283,9 +280,8 @@ const FACET_COLUMNS: [(&str, &str); 6] = [
     ("resource_prefix", "coalesce(resource_prefix, '')"),
 ];
 
-/// `GROUPING(...)` of each facet's set: the bit of its own column is 0.
 const fn grouping_of(i: usize) -> usize {
-    (1 << FACET_COLUMNS.len()) - 1 - (1 << (FACET_COLUMNS.len() - 1 - i))
+    sql::grouping_of(i, FACET_COLUMNS.len())
 }
 const USERS: usize = grouping_of(0);
 const ACTIONS: usize = grouping_of(1);
@@ -317,12 +313,6 @@ pub(crate) fn facets_covered(
     results: bool,
 ) -> anyhow::Result<Facets> {
     let names: Vec<&str> = FACET_COLUMNS.iter().map(|(name, _)| *name).collect();
-    let cols = names.join(", ");
-    let sets = names
-        .iter()
-        .map(|n| format!("({n})"))
-        .collect::<Vec<_>>()
-        .join(", ");
     // Without results, the column is a constant: its set is one group and the
     // strings are never read (its bucket is dropped below).
     let raw_exprs = FACET_COLUMNS
@@ -341,17 +331,12 @@ pub(crate) fn facets_covered(
         }
     };
     let (union, args) = Parts::plan(filter, Table::Hourly, covered).union(
-        |table, w| {
-            format!(
-                "SELECT GROUPING({cols}) AS g, {cols}, sum(events) AS n FROM {}
-                 GROUP BY GROUPING SETS ({sets})",
-                rollup_source(table, w)
-            )
-        },
+        |table, w| sql::grouping_sets_sql(&rollup_source(table, w), &names, "sum(events)"),
         |w| {
-            format!(
-                "SELECT GROUPING({cols}) AS g, {cols}, count(*) AS n
-                 FROM (SELECT {raw_exprs} FROM audit_log WHERE {w}) GROUP BY GROUPING SETS ({sets})"
+            sql::grouping_sets_sql(
+                &format!("(SELECT {raw_exprs} FROM audit_log WHERE {w})"),
+                &names,
+                "count(*)",
             )
         },
     );

@@ -12,7 +12,7 @@ use std::path::Path;
 use anyhow::Context;
 use serde::Deserialize;
 
-use super::parse::Response;
+use super::transcript::Response;
 
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]

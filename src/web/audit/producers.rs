@@ -14,7 +14,6 @@ use chrono::{Duration, NaiveDateTime};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::Json;
 use crate::app::AppState;
 use crate::audit::AuditEvent;
 use crate::auth::Producer;
@@ -22,6 +21,7 @@ use crate::error::{AppError, AppResult};
 use crate::isotime;
 use crate::repo::audit as audit_repo;
 use crate::repo::sync_history::{self, NewSyncRun};
+use crate::web::extract::Json;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -232,7 +232,7 @@ async fn audit_events(
         events.push(parse_event(&pos, v, now)?);
     }
     let total = events.len();
-    let activity = state.activity.clone();
+    let activity = state.audit_state.clone();
     let accepted = state
         .db
         .run(move |c| {

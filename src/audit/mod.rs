@@ -2,6 +2,12 @@
 //! (reference §5; SPEC §2). Classification happens once, at write time, into the
 //! ENUM columns `result_class` and `source`.
 
+pub mod health;
+pub mod panel;
+pub mod state;
+
+pub use state::AuditState;
+
 use serde_json::Value;
 
 /// Logged values are cut here (SPEC §4) …
