@@ -210,6 +210,43 @@ const ROUTES: &[(&str, &str, Body, [u16; 4])] = &[
     ),
     ("GET", "/admin/telemetry", Body::None, [303, 403, 403, 200]),
     ("GET", "/admin/sessions", Body::None, [303, 403, 403, 200]),
+    (
+        "GET",
+        "/admin/sessions?anchor=bogus",
+        Body::None,
+        [303, 403, 403, 422],
+    ),
+    (
+        "GET",
+        "/admin/sessions/{uid}/x.jsonl",
+        Body::None,
+        [303, 403, 403, 404],
+    ),
+    (
+        "GET",
+        "/admin/sessions/{uid}/x.jsonl/turns",
+        Body::None,
+        [303, 403, 403, 404],
+    ),
+    (
+        "GET",
+        "/admin/users/{uid}/sessions-tab",
+        Body::None,
+        [303, 403, 403, 200],
+    ),
+    (
+        "GET",
+        "/admin/users/{uid}/sessions-tab?tab=activity",
+        Body::None,
+        [303, 403, 403, 200],
+    ),
+    ("GET", "/me/sessions", Body::None, [303, 200, 403, 200]),
+    (
+        "GET",
+        "/me/sessions/x.jsonl",
+        Body::None,
+        [303, 404, 403, 404],
+    ),
     ("GET", "/admin/feedback", Body::None, [303, 403, 403, 200]),
     ("GET", "/admin/users", Body::None, [303, 403, 403, 200]),
     (

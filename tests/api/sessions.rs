@@ -749,3 +749,96 @@ async fn hostile_paths_are_refused_and_nothing_outside_the_directory_is_read() {
     .await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pages_list_view_and_page_through_sessions_for_admins_and_analysts() {
+    let app = TestApp::spawn().await;
+    let ann = app.create_user("ann@example.com", Role::Analyst).await;
+    copy_fixtures(&app, "fixture.user", &[]);
+    copy_fixtures(&app, &ann.id, &["simple_bash.jsonl"]);
+    ingest(&app).await;
+    let admin = app.signed_in(crate::helpers::ADMIN_EMAIL).await;
+    let html = admin
+        .get(&format!("/admin/sessions?{WINDOW}&anchor=started"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let doc = scraper::Html::parse_document(&html);
+    let sel = |s: &str| scraper::Selector::parse(s).unwrap();
+    assert_eq!(doc.select(&sel("section.kpis .kpi")).count(), 6);
+    assert!(doc.select(&sel("svg#heatmap a[data-cell]")).count() > 0);
+    let rows: Vec<_> = doc.select(&sel("#sessions-table tbody tr")).collect();
+    assert!(rows.len() > 10);
+    // The page opens error-heavy first.
+    let first = rows[0].value().attr("data-session").unwrap().to_string();
+    let top = app
+        .query_i64(&format!(
+            "SELECT (SELECT max(tool_errors) FROM usage_session_summary) - tool_errors FROM usage_session_summary WHERE session_file = '{first}'"
+        ))
+        .await;
+    assert_eq!(top, 0, "{first} has the most tool errors");
+    // The viewer: error marks, the first screen, a download link and the audit trail.
+    let resp = admin.get(&format!("/admin/sessions/{first}")).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let html = resp.text().await.unwrap();
+    let doc = scraper::Html::parse_document(&html);
+    let next = doc.select(&sel("#next-error")).next().unwrap();
+    let marks: Vec<u64> = serde_json::from_str(next.value().attr("data-marks").unwrap()).unwrap();
+    assert!(!marks.is_empty());
+    for m in &marks {
+        assert!(
+            doc.select(&sel(&format!("#line-{m}"))).next().is_some(),
+            "line {m} is on the first screen"
+        );
+    }
+    assert!(doc.select(&sel(".turn.is-error")).count() > 0);
+    assert!(doc
+        .select(&sel("#download"))
+        .next()
+        .unwrap()
+        .value()
+        .attr("href")
+        .unwrap()
+        .ends_with("/download"));
+    assert!(doc.select(&sel("#audit-trail")).next().is_some());
+    assert_eq!(app.audit_rows("session.transcript_view").await.len(), 1);
+    // Later pages by offset are fragments and are not another view.
+    let frag = admin
+        .htmx_get(&format!("/admin/sessions/{first}/turns?offset=1"))
+        .await;
+    assert_eq!(frag.status(), StatusCode::OK);
+    assert!(frag.text().await.unwrap().contains("turns-page"));
+    assert_eq!(app.audit_rows("session.transcript_view").await.len(), 1);
+    // The user page's Sessions tab lists the processed file with downloads.
+    let tab = admin
+        .htmx_get(&format!("/admin/users/{}/sessions-tab", ann.id))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(tab.contains("simple_bash.jsonl") && tab.contains("download-all"));
+    // An analyst sees their own sessions only.
+    let me = app.signed_in("ann@example.com").await;
+    let html = me
+        .get(&format!("/me/sessions?{WINDOW}&anchor=started"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let doc = scraper::Html::parse_document(&html);
+    let mine: Vec<_> = doc.select(&sel("#sessions-table tbody tr")).collect();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(
+        me.get("/me/sessions/simple_bash.jsonl").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        me.get("/me/sessions/tool_error.jsonl").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        me.get("/admin/sessions").await.status(),
+        StatusCode::FORBIDDEN
+    );
+}

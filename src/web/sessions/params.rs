@@ -1,50 +1,44 @@
 //! The Sessions filters as sent (one struct for the APIs and the page), and
 //! their validation into the repository's filter. Blank values are absent.
 
-use chrono::{Duration, NaiveDateTime};
+use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AppError, AppResult};
-use crate::isotime;
 use crate::repo::sessions::{Anchor, SessionFilter, SessionSort, FINDING_TYPES};
+use crate::web::kit::{Window, WindowQuery, WindowRules};
 
-/// SPEC §11: Sessions accept up to 365 days, as Agnes does.
-pub const MAX_WINDOW_MINUTES: i64 = 525_600;
 /// Agnes's default window for the Sessions list: 7 days.
 pub const DEFAULT_WINDOW_MINUTES: i64 = 10_080;
 const MAX_TEXT: usize = 512;
 
+/// Every filter of the Sessions list, as sent (the page and the APIs share it).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct SessionFilters {
+    pub since_minutes: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub anchor: Option<String>,
+    pub username: Option<String>,
+    pub model: Option<String>,
+    pub only_errors: Option<String>,
+    pub finding_type: Option<String>,
+    pub has_findings: Option<String>,
+    pub q: Option<String>,
+    pub min_tokens: Option<String>,
+    pub max_tokens: Option<String>,
+    pub min_cost: Option<String>,
+    pub max_cost: Option<String>,
+}
+
+/// The APIs' parameters: the filters, then Agnes's `sort` (`key:dir`) and
+/// `limit`/`offset` paging.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct SessionsQuery {
-    #[serde(skip_serializing_if = "blank")]
-    pub since_minutes: Option<String>,
-    #[serde(skip_serializing_if = "blank")]
-    pub since: Option<String>,
-    #[serde(skip_serializing_if = "blank")]
-    pub until: Option<String>,
-    #[serde(skip_serializing_if = "blank")]
-    pub anchor: Option<String>,
-    #[serde(skip_serializing_if = "blank")]
-    pub username: Option<String>,
-    #[serde(skip_serializing_if = "blank")]
-    pub model: Option<String>,
-    #[serde(skip_serializing_if = "blank")]
-    pub only_errors: Option<String>,
-    #[serde(skip_serializing_if = "blank")]
-    pub finding_type: Option<String>,
-    #[serde(skip_serializing_if = "blank")]
-    pub has_findings: Option<String>,
-    #[serde(skip_serializing_if = "blank")]
-    pub q: Option<String>,
-    #[serde(skip_serializing_if = "blank")]
-    pub min_tokens: Option<String>,
-    #[serde(skip_serializing_if = "blank")]
-    pub max_tokens: Option<String>,
-    #[serde(skip_serializing_if = "blank")]
-    pub min_cost: Option<String>,
-    #[serde(skip_serializing_if = "blank")]
-    pub max_cost: Option<String>,
+    #[serde(flatten)]
+    pub filters: SessionFilters,
     #[serde(skip_serializing_if = "blank")]
     pub sort: Option<String>,
     #[serde(skip_serializing_if = "blank")]
@@ -113,17 +107,6 @@ fn text_param(name: &str, v: &Option<String>) -> AppResult<Option<String>> {
     Ok(Some(s.to_string()))
 }
 
-fn time_param(name: &str, v: &Option<String>) -> AppResult<Option<NaiveDateTime>> {
-    let Some(s) = present(v) else {
-        return Ok(None);
-    };
-    isotime::parse(s).map(Some).ok_or_else(|| {
-        AppError::unprocessable(format!(
-            "{name}: not an ISO 8601 date or date-time (like 2026-05-14 or 2026-05-14T07:00:00Z), got {s:?}"
-        ))
-    })
-}
-
 /// The validated request: filter, sort and page.
 #[derive(Debug, Clone)]
 pub struct Parsed {
@@ -140,40 +123,34 @@ impl SessionsQuery {
     /// applies when `sort` is absent (the API keeps Agnes's `started_at:desc`,
     /// the page opens on tool errors).
     pub fn parse(&self, now: NaiveDateTime, default_sort: &str) -> AppResult<Parsed> {
-        let minutes = int_param("since_minutes", &self.since_minutes, 1, MAX_WINDOW_MINUTES)?;
-        let since = time_param("since", &self.since)?;
-        let until = time_param("until", &self.until)?;
-        let max = Duration::minutes(MAX_WINDOW_MINUTES);
-        let too_long = || {
-            AppError::unprocessable(format!(
-                "since, until: the window is longer than 365 days ({MAX_WINDOW_MINUTES} minutes); narrow it"
-            ))
+        let (filter, since_minutes) = self.filters.filter(now)?;
+        let sort = match text_param("sort", &self.sort)? {
+            Some(s) => SessionSort::parse(&s),
+            None => SessionSort::parse(default_sort),
         };
-        let (since, until, since_minutes) = match (since, until) {
-            (None, None) => {
-                let m = minutes.unwrap_or(DEFAULT_WINDOW_MINUTES);
-                (now - Duration::minutes(m), None, Some(m))
-            }
-            (Some(s), Some(u)) => {
-                if s >= u {
-                    return Err(AppError::unprocessable("since: must be before until"));
-                }
-                if u - s > max {
-                    return Err(too_long());
-                }
-                (s, Some(u), None)
-            }
-            (Some(s), None) => {
-                if now - s > max + Duration::minutes(1) {
-                    return Err(too_long());
-                }
-                (s, None, None)
-            }
-            (None, Some(u)) => {
-                let m = minutes.unwrap_or(DEFAULT_WINDOW_MINUTES);
-                (u - Duration::minutes(m), Some(u), None)
-            }
-        };
+        Ok(Parsed {
+            filter,
+            sort,
+            limit: int_param("limit", &self.limit, 1, 200)?.unwrap_or(50),
+            offset: int_param("offset", &self.offset, 0, 50_000)?.unwrap_or(0),
+            since_minutes,
+        })
+    }
+}
+
+impl SessionFilters {
+    /// The repository's filter and, for a relative window, its minutes.
+    pub fn filter(&self, now: NaiveDateTime) -> AppResult<(SessionFilter, Option<i64>)> {
+        let window = Window::parse(
+            &WindowQuery {
+                since_minutes: self.since_minutes.clone(),
+                since: self.since.clone(),
+                until: self.until.clone(),
+            },
+            WindowRules::long(DEFAULT_WINDOW_MINUTES),
+            now,
+        )?;
+        let (since, until, since_minutes) = (window.since, window.until, window.since_minutes);
         let anchor = match present(&self.anchor) {
             None => Anchor::default(),
             Some(a) => Anchor::parse(a).ok_or_else(|| {
@@ -209,17 +186,7 @@ impl SessionsQuery {
             max_cost: float_param("max_cost", &self.max_cost)?,
             owner: None,
         };
-        let sort = match text_param("sort", &self.sort)? {
-            Some(s) => SessionSort::parse(&s),
-            None => SessionSort::parse(default_sort),
-        };
-        Ok(Parsed {
-            filter,
-            sort,
-            limit: int_param("limit", &self.limit, 1, 200)?.unwrap_or(50),
-            offset: int_param("offset", &self.offset, 0, 50_000)?.unwrap_or(0),
-            since_minutes,
-        })
+        Ok((filter, since_minutes))
     }
 }
 
@@ -230,7 +197,7 @@ mod tests {
     fn q(pairs: &str) -> AppResult<Parsed> {
         let q: SessionsQuery = serde_urlencoded::from_str(pairs).unwrap();
         q.parse(
-            isotime::parse("2026-06-01T00:00:00Z").unwrap(),
+            crate::isotime::parse("2026-06-01T00:00:00Z").unwrap(),
             "started_at:desc",
         )
     }
