@@ -671,31 +671,6 @@ pub fn of_user(conn: &Connection, user_id: &str, email: &str) -> anyhow::Result<
     Ok(rows)
 }
 
-/// Sessions, tokens, cost and the last session start per username, for the
-/// users list.
-pub fn per_user_totals(
-    conn: &Connection,
-) -> anyhow::Result<HashMap<String, (i64, i64, f64, Option<NaiveDateTime>)>> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT username, count(*), CAST(coalesce(sum({TOKENS_SQL}), 0) AS BIGINT), coalesce(sum(cost_usd), 0)::DOUBLE, max(started_at)
-         FROM usage_session_summary GROUP BY username"
-    ))?;
-    let rows = stmt
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                (
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, f64>(3)?,
-                    r.get::<_, Option<NaiveDateTime>>(4)?,
-                ),
-            ))
-        })?
-        .collect::<Result<HashMap<_, _>, _>>()?;
-    Ok(rows)
-}
-
 /// How long before now the default window of the Sessions list starts.
 pub fn default_window() -> Duration {
     Duration::days(7)

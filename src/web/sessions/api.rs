@@ -729,7 +729,7 @@ pub(crate) async fn user_sessions(state: &AppState, user: &User) -> AppResult<Ve
             }
         })
         .collect();
-    pending.sort_by(|a, b| b.row.started_at.cmp(&a.row.started_at));
+    pending.sort_by_key(|s| std::cmp::Reverse(s.row.started_at));
     Ok(processed
         .into_iter()
         .map(|row| UserSession {
