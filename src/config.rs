@@ -29,6 +29,8 @@ pub struct Config {
     pub anthropic_api_key: Option<String>,
     pub anthropic_base_url: String,
     pub usage_ask_model: String,
+    /// How long Ask's and `/api/query`'s SQL may run before it is interrupted.
+    pub query_timeout_secs: u64,
     pub telegram_bot_token: Option<String>,
     pub telegram_api_base: Option<String>,
     pub posthog_api_key: Option<String>,
@@ -209,6 +211,14 @@ impl Config {
                 format!("expected 6 fields, seconds first (like \"0 */10 * * * *\"), got {usage_processor_cron:?}"),
             ));
         }
+        let query_timeout_secs: u64 = env.parse(
+            "GLASSBOX_QUERY_TIMEOUT_SECS",
+            30,
+            "a whole number of seconds",
+        )?;
+        if query_timeout_secs == 0 {
+            return Err(bad("GLASSBOX_QUERY_TIMEOUT_SECS", "must be at least 1"));
+        }
         let log_format = match env.get("GLASSBOX_LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -247,6 +257,7 @@ impl Config {
             usage_ask_model: env
                 .get("USAGE_ASK_MODEL")
                 .unwrap_or_else(|| "claude-haiku-4-5-20251001".into()),
+            query_timeout_secs,
             telegram_bot_token: env.get("TELEGRAM_BOT_TOKEN"),
             telegram_api_base: env.get("TELEGRAM_API_BASE"),
             posthog_api_key: env.get("POSTHOG_API_KEY"),
@@ -336,6 +347,7 @@ mod tests {
             ("GLASSBOX_LOG_FORMAT", "xml"),
             ("GLASSBOX_JWT_SECRET", "short"),
             ("AUDIT_RETENTION_DAYS", "-1"),
+            ("GLASSBOX_QUERY_TIMEOUT_SECS", "0"),
         ] {
             let err = cfg(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{err}");

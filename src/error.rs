@@ -33,6 +33,9 @@ pub enum AppError {
     TooManyRequests(String, u64),
     #[error("{0}")]
     Unavailable(String),
+    /// An upstream service (the Ask model) answered with something unusable (502).
+    #[error("{0}")]
+    BadGateway(String),
     /// Anything unexpected: logged once with its context, shown opaquely.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -59,6 +62,7 @@ impl AppError {
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::TooManyRequests(..) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -1,7 +1,16 @@
 //! ISO 8601 in and out, all in UTC (the database stores naive UTC timestamps).
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime};
 use serde::Serializer;
+
+/// The years `parse` accepts. chrono reads years down to −262143, where
+/// subtracting a window overflows (a panic) and DuckDB cannot store the
+/// value; no audit row, sync run or window of ours lies outside these.
+pub const YEARS: std::ops::RangeInclusive<i32> = 1970..=9999;
+
+/// What a caller's 422 says a date must look like.
+pub const EXPECTED: &str =
+    "an ISO 8601 date or date-time in the years 1970 to 9999 (like 2026-05-14 or 2026-05-14T07:00:00Z)";
 
 /// `2026-05-14T07:47:58.123456Z`: always six fraction digits, so a value read
 /// back (a cursor) compares equal to the stored microsecond timestamp.
@@ -29,8 +38,13 @@ pub fn ser_opt<S: Serializer>(t: &Option<NaiveDateTime>, s: S) -> Result<S::Ok, 
 
 /// Reads a date (`2026-05-14`, midnight UTC) or a date-time with `T` or a space,
 /// optional fraction, and `Z`, an offset, or nothing (UTC). A `+` offset that a
-/// query string turned into a space is recognised too.
+/// query string turned into a space is recognised too. A year outside
+/// `YEARS` reads as `None`, like any other unreadable value.
 pub fn parse(s: &str) -> Option<NaiveDateTime> {
+    parse_any_year(s).filter(|t| YEARS.contains(&t.year()))
+}
+
+fn parse_any_year(s: &str) -> Option<NaiveDateTime> {
     let s = s.trim();
     if s.is_empty() {
         return None;
@@ -120,6 +134,24 @@ mod tests {
         ] {
             assert_eq!(parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn years_outside_1970_to_9999_are_refused() {
+        for bad in [
+            "-262143-01-01",
+            "-262143-01-02T00:00:00Z",
+            "1969-12-31T23:59:59Z",
+            "+10000-01-01",
+            "0000-01-01",
+        ] {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
+        assert_eq!(parse("1970-01-01"), Some(at("1970-01-01 00:00:00")));
+        assert_eq!(
+            parse("9999-12-31T23:59:59Z"),
+            Some(at("9999-12-31 23:59:59"))
+        );
     }
 
     #[test]

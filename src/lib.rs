@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod app;
+pub mod ask;
 pub mod audit;
 pub mod auth;
 pub mod cli;
@@ -19,6 +20,7 @@ pub mod processors;
 pub mod repo;
 pub mod scheduler;
 pub mod sessions;
+pub mod sqlguard;
 pub mod synth;
 pub mod synth_transcripts;
 pub mod templates;

@@ -1,6 +1,7 @@
 //! The `glassbox` command line: the server, demo and scale data, and the offline
 //! user and token commands. Exit codes: 0 ok, 1 failure, 2 usage error.
 
+mod admin;
 mod offline;
 mod push;
 pub mod remote;
@@ -31,16 +32,18 @@ enum Cmd {
     Serve(ServeArgs),
     /// Run the server on a fresh data dir filled with realistic demo data.
     Demo {
-        /// Where to put the demo data (re-created on every run).
-        #[arg(long, default_value = "./demo-data")]
-        data_dir: PathBuf,
+        /// Where to put the demo data (re-created on every run); default
+        /// GLASSBOX_DATA_DIR, else ./data.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
         #[arg(long)]
         bind: Option<SocketAddr>,
     },
     /// Fill a data dir with synthetic data at scale (for benchmarks).
     Synth {
-        #[arg(long, default_value = "./bench-data")]
-        data_dir: PathBuf,
+        /// Default GLASSBOX_DATA_DIR, else ./data.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
         /// Audit rows to generate, spread over the last `--days` days.
         #[arg(long, default_value_t = 0)]
         audit_rows: u64,
@@ -67,6 +70,10 @@ enum Cmd {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Admin commands over HTTP (GLASSBOX_URL + GLASSBOX_TOKEN, or
+    /// ~/.config/glassbox/config.toml).
+    #[command(subcommand)]
+    Admin(admin::AdminCmd),
     /// Manage users offline (while no server holds the database).
     #[command(subcommand)]
     User(UserCmd),
@@ -129,7 +136,15 @@ enum TokenCmd {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let mut config = match Config::from_env() {
+    // Over HTTP: no local configuration, its own exit codes.
+    if let Cmd::Admin(cmd) = cli.cmd {
+        return admin::run(cmd);
+    }
+    let config = match &cli.cmd {
+        Cmd::Demo { .. } | Cmd::Synth { .. } => Config::from_lookup(generated_env),
+        _ => Config::from_env(),
+    };
+    let mut config = match config {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
@@ -149,6 +164,7 @@ pub fn main() -> ExitCode {
             run_server(config, None)
         }
         Cmd::Demo { data_dir, bind } => {
+            let data_dir = data_dir.unwrap_or_else(|| config.data_dir.clone());
             config.session_data_dir = data_dir.join("user_sessions");
             config.data_dir = data_dir;
             if let Some(b) = bind {
@@ -161,6 +177,7 @@ pub fn main() -> ExitCode {
             audit_rows,
             days,
         } => {
+            let data_dir = data_dir.unwrap_or_else(|| config.data_dir.clone());
             config.session_data_dir = data_dir.join("user_sessions");
             config.data_dir = data_dir;
             synth(config, audit_rows, days)
@@ -180,6 +197,7 @@ pub fn main() -> ExitCode {
             claude_dir,
             dry_run,
         } => push::run(claude_dir, dry_run),
+        Cmd::Admin(_) => unreachable!("handled before the configuration is read"),
         Cmd::User(cmd) => offline::user(config, cmd),
         Cmd::Token(cmd) => offline::token(config, cmd),
     };
@@ -190,6 +208,28 @@ pub fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// What `demo` and `synth` read from the environment: where the data goes and
+/// how to run, never what goes in it (a bootstrap admin, retention, prices,
+/// SESSION_DATA_DIR…), so generated data is the same whoever runs them.
+fn generated_env(var: &str) -> Option<String> {
+    const READ: &[&str] = &[
+        "GLASSBOX_DATA_DIR",
+        "GLASSBOX_BIND",
+        "GLASSBOX_LOG_FORMAT",
+        "GLASSBOX_DUCKDB_MEMORY_LIMIT",
+        "GLASSBOX_DUCKDB_THREADS",
+    ];
+    READ.contains(&var)
+        .then(|| std::env::var(var).ok())
+        .flatten()
+}
+
+/// Before `demo` or `synth` empties a data dir: refuse one whose database a
+/// running glassbox holds (a second `make run` must not wipe the first's).
+fn ensure_free(config: &Config) -> anyhow::Result<()> {
+    crate::db::ensure_not_held(&config.db_path())
 }
 
 /// SESSION_DATA_DIR follows a --data-dir flag unless set explicitly.
@@ -227,6 +267,7 @@ fn run_server(config: Config, banner: Option<String>) -> anyhow::Result<()> {
 }
 
 fn demo(config: Config) -> anyhow::Result<()> {
+    ensure_free(&config)?;
     crate::synth::prepare_dir(&config.data_dir, crate::synth::DirKind::Demo)?;
     let state = AppState::open(config.clone())?;
     let summary = crate::synth::demo(&state.db, &state.config.session_data_dir, &state.prices)?;
@@ -243,6 +284,7 @@ fn demo(config: Config) -> anyhow::Result<()> {
 }
 
 fn synth(config: Config, audit_rows: u64, days: u32) -> anyhow::Result<()> {
+    ensure_free(&config)?;
     crate::synth::prepare_dir(&config.data_dir, crate::synth::DirKind::Synth)?;
     let state = AppState::open(config)?;
     let started = std::time::Instant::now();

@@ -167,7 +167,7 @@ pub fn token(config: Config, cmd: TokenCmd) -> anyhow::Result<()> {
             if as_json {
                 let list: Vec<_> = rows
                     .iter()
-                    .map(crate::web::tokens::TokenView::from)
+                    .map(crate::repo::tokens::TokenView::from)
                     .collect();
                 println!(
                     "{}",

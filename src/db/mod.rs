@@ -45,9 +45,61 @@ impl std::fmt::Debug for Db {
 
 /// Raised when another process (normally a running server) holds the file.
 #[derive(Debug, thiserror::Error)]
-#[error("the database {path} is in use by another glassbox process (is the server running?)")]
+#[error(
+    "the database {path} is in use by another glassbox process{holder} (is the server running?)"
+)]
 pub struct DbLocked {
     pub path: String,
+    /// ` (PID 123, /usr/bin/glassbox)` when DuckDB names the holder, else empty.
+    pub holder: String,
+}
+
+impl DbLocked {
+    /// From DuckDB's "Conflicting lock is held in PROGRAM (PID N) by user U".
+    fn from_duckdb(path: &Path, msg: &str) -> Option<DbLocked> {
+        if !(msg.contains("Could not set lock") || msg.contains("Conflicting lock")) {
+            return None;
+        }
+        let program = msg
+            .split("Conflicting lock is held in ")
+            .nth(1)
+            .and_then(|rest| rest.split(" (PID ").next())
+            .map(str::trim);
+        let pid = msg
+            .split("(PID ")
+            .nth(1)
+            .and_then(|rest| rest.split(')').next())
+            .map(str::trim);
+        let holder = match (pid, program) {
+            (Some(pid), Some(program)) => format!(" (PID {pid}, {program})"),
+            (Some(pid), None) => format!(" (PID {pid})"),
+            _ => String::new(),
+        };
+        Some(DbLocked {
+            path: path.display().to_string(),
+            holder,
+        })
+    }
+}
+
+/// Fails with `DbLocked` when another process holds the database at `path`;
+/// a missing file is free. Opens read-only and changes nothing, so commands
+/// that replace a data dir can ask before they touch it.
+pub fn ensure_not_held(path: &Path) -> anyhow::Result<()> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let config = duckdb::Config::default().access_mode(duckdb::AccessMode::ReadOnly)?;
+    match Connection::open_with_flags(path, config) {
+        Ok(conn) => {
+            drop(conn);
+            Ok(())
+        }
+        Err(e) => Err(match DbLocked::from_duckdb(path, &e.to_string()) {
+            Some(locked) => anyhow::Error::new(locked),
+            None => anyhow::Error::new(e).context(format!("while opening {}", path.display())),
+        }),
+    }
 }
 
 impl Db {
@@ -62,13 +114,9 @@ impl Db {
             .max_memory(&opts.memory_limit)?
             .threads(opts.threads as i64)?;
         let conn = Connection::open_with_flags(path, config).map_err(|e| {
-            let msg = e.to_string();
-            if msg.contains("Could not set lock") || msg.contains("Conflicting lock") {
-                anyhow::Error::new(DbLocked {
-                    path: path.display().to_string(),
-                })
-            } else {
-                anyhow::Error::new(e).context(format!("while opening {}", path.display()))
+            match DbLocked::from_duckdb(path, &e.to_string()) {
+                Some(locked) => anyhow::Error::new(locked),
+                None => anyhow::Error::new(e).context(format!("while opening {}", path.display())),
             }
         })?;
         Self::finish_open(conn, Some(path.to_path_buf()))
@@ -181,14 +229,65 @@ mod tests {
         assert!(same);
     }
 
+    /// Not a test of its own: the child process of the test below, which
+    /// holds the database named by GLASSBOX_TEST_HOLD until its stdin closes.
     #[test]
-    fn a_second_process_style_open_names_the_lock() {
+    #[ignore = "run as a child by a_database_held_by_another_process_is_refused_naming_the_holder"]
+    fn hold_a_database_until_stdin_closes() {
+        let Some(path) = std::env::var_os("GLASSBOX_TEST_HOLD") else {
+            return;
+        };
+        let _db = Db::open(Path::new(&path), &DbOptions::default()).unwrap();
+        println!("holding the database");
+        let mut sink = String::new();
+        let _ = std::io::Read::read_to_string(&mut std::io::stdin(), &mut sink);
+    }
+
+    #[test]
+    fn a_database_held_by_another_process_is_refused_naming_the_holder() {
+        use std::io::BufRead;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.duckdb");
-        let _first = Db::open(&path, &DbOptions::default()).unwrap();
-        // DuckDB allows a second handle to the same file in one process, so the
-        // cross-process case is covered by the CLI test; here the happy path reopens.
-        drop(_first);
+        // This very test binary, running only the holder above.
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "db::tests::hold_a_database_until_stdin_closes",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("GLASSBOX_TEST_HOLD", &path)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Kept open until the child ends, so its last lines have somewhere to go.
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let held = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|l| l.contains("holding the database"));
+        assert!(held, "the child process took the database");
+
+        for err in [
+            Db::open(&path, &DbOptions::default()).unwrap_err(),
+            ensure_not_held(&path).unwrap_err(),
+        ] {
+            let locked = err
+                .downcast_ref::<DbLocked>()
+                .unwrap_or_else(|| panic!("not a DbLocked: {err:#}"));
+            let msg = locked.to_string();
+            assert!(
+                msg.contains("in use by another glassbox process")
+                    && msg.contains(&format!("PID {}", child.id())),
+                "{msg}"
+            );
+        }
+        drop(child.stdin.take());
+        lines.for_each(drop);
+        child.wait().unwrap();
+        ensure_not_held(&path).unwrap();
         assert!(Db::open(&path, &DbOptions::default()).is_ok());
     }
 }

@@ -8,7 +8,7 @@
 //! whole file).
 
 mod chunks;
-pub mod formula;
+pub(crate) mod formula;
 mod writer;
 
 use axum::body::Body;

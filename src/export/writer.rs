@@ -150,7 +150,7 @@ impl BatchSink for Writer {
                             continue;
                         }
                         match c {
-                            Cells::Text(f) => record.push_field(&formula::neutralise(f(row))),
+                            Cells::Text(f) => record.push_field(&formula::neutralise(f(row)).0),
                             Cells::Int(a) => record.push_field(&a.value(row).to_string()),
                             Cells::Float(a) => record.push_field(&a.value(row).to_string()),
                             Cells::Bool(a) => record.push_field(&a.value(row).to_string()),

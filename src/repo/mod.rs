@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod sessions;
+pub mod query_source;
 pub mod sql;
 pub mod sync_history;
 pub mod tokens;

@@ -302,9 +302,17 @@ fn upsert_summaries(tx: &Connection, rows: &[(&FileWrite<'_>, i32)]) -> anyhow::
         for (w, version) in rows {
             let p = w.parsed;
             let s = p.summary();
-            // Token figures are provisional here: the rebuild sets them from the
-            // copies that win the per-user de-duplication.
+            // Token and cost figures are provisional here: the rebuild sets them
+            // from the copies that win the per-user de-duplication, for sessions
+            // inside the retention horizon. One that started before it keeps
+            // these (the whole file's own figures), as its pruned responses
+            // could not say more.
             let own = crate::model::transcript::Tokens::sum(&p.responses);
+            let own_cost: f64 = p
+                .responses
+                .iter()
+                .map(|r| w.prices.cost(r).unwrap_or(0.0))
+                .sum();
             app.append_row(params![
                 w.session_file,
                 session_id_of(w),
@@ -332,7 +340,7 @@ fn upsert_summaries(tx: &Connection, rows: &[(&FileWrite<'_>, i32)]) -> anyhow::
                 own.cache_read as i64,
                 own.cache_creation as i64,
                 w.user_id,
-                0.0f64,
+                own_cost,
                 p.malformed_lines as i64,
                 p.lines as i64,
                 w.size,
@@ -357,7 +365,8 @@ fn upsert_summaries(tx: &Connection, rows: &[(&FileWrite<'_>, i32)]) -> anyhow::
             uploaded_at = coalesce(usage_session_summary.uploaded_at, excluded.uploaded_at),
             input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
             cache_read_tokens = excluded.cache_read_tokens, cache_creation_tokens = excluded.cache_creation_tokens,
-            user_id = excluded.user_id, malformed_lines = excluded.malformed_lines, lines = excluded.lines,
+            user_id = excluded.user_id, cost_usd = excluded.cost_usd,
+            malformed_lines = excluded.malformed_lines, lines = excluded.lines,
             bytes = excluded.bytes;
          DELETE FROM ingest_stage_summary;",
     )?;
@@ -376,7 +385,9 @@ pub struct Rebuilt {
 /// sets session token figures and cost from the counted copies, and rebuilds
 /// `usage_tokens_daily` for the user and `usage_tool_daily` for touched days.
 /// Days before the retention horizon are never rebuilt (their rollups are all
-/// that is left of them).
+/// that is left of them), nor are the figures of sessions that started before
+/// it: their responses may be pruned, and summing the survivors would wear
+/// the kept summary down towards 0 (SPEC §3).
 pub fn rebuild(conn: &mut Connection, horizon: Option<NaiveDateTime>) -> anyhow::Result<Rebuilt> {
     let tx = conn.transaction()?;
     let users: i64 = tx.query_row(
@@ -405,8 +416,11 @@ pub fn rebuild(conn: &mut Connection, horizon: Option<NaiveDateTime>) -> anyhow:
                  ORDER BY input_tokens + output_tokens + cache_creation_tokens + cache_read_tokens DESC,
                           first_ts ASC, session_file ASC) AS rn
                FROM usage_responses WHERE username IN (SELECT username FROM pending_users)) AS w
-         WHERE r.rowid = w.rid;
-         UPDATE usage_session_summary AS s SET
+         WHERE r.rowid = w.rid;",
+    )?;
+    // `started_at` below is the summary's: responses have none.
+    tx.execute(
+        &format!("UPDATE usage_session_summary AS s SET
             input_tokens = coalesce(t.i, 0), output_tokens = coalesce(t.o, 0),
             cache_creation_tokens = coalesce(t.cc, 0), cache_read_tokens = coalesce(t.cr, 0),
             cost_usd = coalesce(t.cost, 0)
@@ -415,8 +429,10 @@ pub fn rebuild(conn: &mut Connection, horizon: Option<NaiveDateTime>) -> anyhow:
                FROM usage_session_summary s2
                LEFT JOIN usage_responses r ON r.session_file = s2.session_file AND r.counted
                WHERE s2.username IN (SELECT username FROM pending_users)
+                 AND {INSIDE_HORIZON}
                GROUP BY s2.session_file) AS t
-         WHERE s.session_file = t.session_file;",
+         WHERE s.session_file = t.session_file"),
+        params![horizon, horizon],
     )?;
     tx.execute(
         "DELETE FROM usage_tokens_daily WHERE username IN (SELECT username FROM pending_users) AND day >= ?",
@@ -475,6 +491,11 @@ pub fn record_upload(
     Ok(())
 }
 
+/// Summaries whose figures the rows on hand can rebuild: no horizon, no start
+/// time, or started at or after the horizon (bound twice).
+const INSIDE_HORIZON: &str =
+    "(started_at IS NULL OR CAST(? AS TIMESTAMP) IS NULL OR started_at >= ?)";
+
 /// Rows a reprocess deletes (or would, on a dry run), in Agnes's key names.
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct ReprocessCounts {
@@ -489,7 +510,9 @@ pub struct ReprocessCounts {
 
 /// Clears extracted telemetry in one transaction so the next run re-extracts
 /// every file. Rollup days before the retention horizon are kept: the events
-/// behind them are gone and could not rebuild them.
+/// behind them are gone and could not rebuild them. So are the summaries of
+/// sessions that started before it, whether or not their file is still on
+/// disk (a re-extracted one is updated with its file's own figures).
 pub fn reprocess(
     conn: &mut Connection,
     horizon: Option<NaiveDateTime>,
@@ -502,7 +525,11 @@ pub fn reprocess(
         state_rows: count("SELECT count(*) FROM session_processor_state")?,
         events: count("SELECT count(*) FROM usage_events")?,
         responses: count("SELECT count(*) FROM usage_responses")?,
-        summaries: count("SELECT count(*) FROM usage_session_summary")?,
+        summaries: tx.query_row(
+            &format!("SELECT count(*) FROM usage_session_summary WHERE {INSIDE_HORIZON}"),
+            params![horizon, horizon],
+            |r| r.get(0),
+        )?,
         findings: count("SELECT count(*) FROM session_findings")?,
         tool_daily: tx.query_row(
             "SELECT count(*) FROM usage_tool_daily WHERE day >= ?",
@@ -518,7 +545,11 @@ pub fn reprocess(
     if !dry_run {
         tx.execute_batch(
             "DELETE FROM session_processor_state; DELETE FROM usage_events; DELETE FROM usage_responses;
-             DELETE FROM usage_session_summary; DELETE FROM session_findings; DELETE FROM ingest_pending;",
+             DELETE FROM session_findings; DELETE FROM ingest_pending;",
+        )?;
+        tx.execute(
+            &format!("DELETE FROM usage_session_summary WHERE {INSIDE_HORIZON}"),
+            params![horizon, horizon],
         )?;
         tx.execute("DELETE FROM usage_tool_daily WHERE day >= ?", params![day])?;
         tx.execute(

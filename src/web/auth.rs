@@ -32,11 +32,27 @@ struct LoginQuery {
     next: Option<String>,
 }
 
-/// Only same-site paths: `/x` but not `//host` or `/\host` (open redirects).
+/// The one check for `next` (GET and POST /login, SPEC §1): a same-origin
+/// path only. It starts with `/`, the next character is neither `/` nor `\`
+/// (`//host` and `/\host` are other sites to a browser), and it holds no
+/// control character or whitespace anywhere: browsers drop tabs and newlines
+/// from URLs, so `/\t/evil.example` becomes `//evil.example`, and CR or NUL
+/// cannot go into a `Location` header at all.
 fn safe_next(next: Option<&str>) -> Option<String> {
-    let n = next?.trim();
-    (n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") && !n.contains('\n'))
-        .then(|| n.to_string())
+    let n = next?;
+    let mut chars = n.chars();
+    let first_ok = chars.next() == Some('/');
+    let second_ok = !matches!(chars.next(), Some('/' | '\\'));
+    let clean = !n.chars().any(|c| c.is_control() || c.is_whitespace());
+    // Non-ASCII is kept, percent-encoded, so the `Location` header is valid.
+    (first_ok && second_ok && clean).then(|| {
+        n.bytes()
+            .map(|b| match b {
+                0x80.. => format!("%{b:02X}"),
+                _ => (b as char).to_string(),
+            })
+            .collect()
+    })
 }
 
 /// Where a user lands after signing in.
@@ -355,7 +371,26 @@ mod tests {
             super::safe_next(Some("/admin/users?x=1")).as_deref(),
             Some("/admin/users?x=1")
         );
-        for bad in ["//evil.example", "https://evil.example", "/\\evil", "admin"] {
+        assert_eq!(super::safe_next(Some("/")).as_deref(), Some("/"));
+        assert_eq!(
+            super::safe_next(Some("/admin/activity?q=café")).as_deref(),
+            Some("/admin/activity?q=caf%C3%A9")
+        );
+        for bad in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil",
+            "admin",
+            "",
+            "/\t/evil.example",
+            "/\r/evil.example",
+            "/\0/evil.example",
+            "/\n/evil.example",
+            "/ /evil.example",
+            " /admin",
+            "/admin\u{85}",
+            "/admin\u{2028}x",
+        ] {
             assert_eq!(super::safe_next(Some(bad)), None, "{bad}");
         }
     }

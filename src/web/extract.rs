@@ -49,7 +49,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
             ));
         }
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        serde_path_to_error::deserialize(de).map(Json).map_err(|e| {
+        let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.inner();
             if inner.is_syntax() || inner.is_eof() {
@@ -57,7 +57,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
             } else {
                 AppError::Unprocessable(describe(path, inner.to_string()))
             }
-        })
+        })?;
+        // One value per body: `{..} {..}` or NDJSON would otherwise be read
+        // as its first object and the rest dropped without a word.
+        de.end().map_err(|e| {
+            AppError::Unprocessable(format!(
+                "body: trailing data after the JSON value ({e}); send one object or a JSON array"
+            ))
+        })?;
+        Ok(Json(value))
     }
 }
 

@@ -1,5 +1,6 @@
 //! HTTP: one router per page or API family, merged here with the shared layers.
 
+pub mod ask;
 pub mod assets;
 pub mod audit;
 pub mod auth;
@@ -11,6 +12,7 @@ pub mod ops;
 pub mod pages;
 pub mod processing;
 pub mod sessions;
+pub mod query_api;
 pub mod tokens;
 pub mod uploads;
 pub mod users;
@@ -54,6 +56,8 @@ pub fn router(state: AppState) -> Router {
         .merge(uploads::router())
         .merge(processing::router())
         .merge(sessions::router())
+        .merge(query_api::router())
+        .merge(ask::router())
         .merge(assets::router())
         .fallback(|| async { AppError::not_found("Not Found: no page or API at this address") })
         // Innermost first: CSRF needs the principal, which needs the session.

@@ -9,42 +9,12 @@ use crate::accounts;
 use crate::app::AppState;
 use crate::auth::{Principal, DEFAULT_TOKEN_DAYS};
 use crate::error::{AppError, AppResult};
-use crate::repo::tokens::{self, TokenRow};
+use crate::repo::tokens;
 use crate::repo::users::User;
 
-/// A token as APIs and pages show it (never its text, except once on creation).
-#[derive(Debug, Serialize)]
-pub struct TokenView {
-    pub id: String,
-    pub user_id: String,
-    pub name: String,
-    pub kind: String,
-    pub created_at: String,
-    pub expires_at: String,
-    pub last_used_at: Option<String>,
-    pub revoked_at: Option<String>,
-    pub active: bool,
-}
-
-pub fn iso(t: chrono::NaiveDateTime) -> String {
-    t.and_utc().format("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
-impl From<&TokenRow> for TokenView {
-    fn from(t: &TokenRow) -> Self {
-        TokenView {
-            id: t.id.clone(),
-            user_id: t.user_id.clone(),
-            name: t.name.clone(),
-            kind: t.kind.clone(),
-            created_at: iso(t.created_at),
-            expires_at: iso(t.expires_at),
-            last_used_at: t.last_used_at.map(iso),
-            revoked_at: t.revoked_at.map(iso),
-            active: t.is_active(chrono::Utc::now().naive_utc()),
-        }
-    }
-}
+// The view lives beside the rows it shows, so the CLI shares it without
+// depending on the web layer.
+pub use crate::repo::tokens::TokenView;
 
 #[derive(Debug, Deserialize)]
 pub struct NewToken {

@@ -56,10 +56,7 @@ async fn upload(
     req: Request,
 ) -> AppResult<impl IntoResponse> {
     let limit = state.config.upload_max_mb * 1024 * 1024;
-    let dir = state.config.session_data_dir.join(who.id());
-    tokio::fs::create_dir_all(&dir).await.map_err(|e| {
-        AppError::Internal(anyhow::anyhow!("while creating {}: {e}", dir.display()))
-    })?;
+    let dir = user_dir(&state.config.session_data_dir, who.id()).await?;
     let is_multipart = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -125,6 +122,43 @@ async fn upload(
     ))
 }
 
+/// The uploader's directory, created if needed and resolved. A user
+/// directory that is a symlink is refused, most of all one leading out of
+/// SESSION_DATA_DIR: ingest reads plain directories only, so the file would
+/// be written where it is never read (and somewhere nobody chose).
+async fn user_dir(root: &Path, user_id: &str) -> AppResult<PathBuf> {
+    let dir = root.join(user_id);
+    let io = |what: &Path, e: std::io::Error| {
+        AppError::Internal(anyhow::anyhow!("while creating {}: {e}", what.display()))
+    };
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(|e| io(&dir, e))?;
+    let real_root = tokio::fs::canonicalize(root)
+        .await
+        .map_err(|e| io(root, e))?;
+    let real = tokio::fs::canonicalize(&dir)
+        .await
+        .map_err(|e| io(&dir, e))?;
+    let linked = tokio::fs::symlink_metadata(&dir)
+        .await
+        .map_err(|e| io(&dir, e))?
+        .is_symlink();
+    let outside = !real.starts_with(&real_root) || real == real_root;
+    if linked || outside {
+        return Err(AppError::Forbidden(format!(
+            "file: your upload directory {user_id} is a symlink{}; ingest reads plain directories \
+             only: ask an admin to replace it with a directory",
+            if outside {
+                " leading outside SESSION_DATA_DIR"
+            } else {
+                ""
+            }
+        )));
+    }
+    Ok(real)
+}
+
 fn check_name(name: &str) -> AppResult<()> {
     if valid_session_name(name) {
         Ok(())
@@ -143,7 +177,9 @@ async fn store(
     limit: u64,
     limit_mb: u64,
 ) -> AppResult<u64> {
-    let tmp: PathBuf = dir.join(format!(".{name}.{}.part", uuid::Uuid::new_v4()));
+    // A short random name, whatever the length of `name` (≤ 255): a name
+    // derived from it would pass the file system's 255-byte limit.
+    let tmp: PathBuf = dir.join(format!(".{}.part", uuid::Uuid::new_v4().simple()));
     let result = async {
         let mut file = tokio::fs::File::create(&tmp).await.map_err(internal)?;
         let mut total: u64 = 0;

@@ -71,6 +71,76 @@ async fn sign_in_follows_a_safe_next_and_ignores_an_open_redirect() {
     }
 }
 
+/// Every `next` that is not a same-origin path (SPEC §1), as raw strings.
+const UNSAFE_NEXTS: &[&str] = &[
+    "/\t/evil.example",
+    "/\r/evil.example",
+    "/\0/evil.example",
+    "/\n/evil.example",
+    "/ /evil.example",
+    "//evil.example",
+    "/\\evil.example",
+    "https://evil.example",
+    "/admin\r\nSet-Cookie: x=1",
+];
+
+/// Percent-encodes every byte but letters and digits.
+fn pct(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signed_in_user_with_an_unsafe_next_lands_on_the_landing_page() {
+    let app = TestApp::spawn().await;
+    let b = app.signed_in(ADMIN_EMAIL).await;
+    for next in UNSAFE_NEXTS {
+        let resp = b.get(&format!("/login?next={}", pct(next))).await;
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{next:?}");
+        assert_eq!(resp.headers()["location"], "/admin/activity", "{next:?}");
+    }
+    let resp = b.get(&format!("/login?next={}", pct("/me?q=café"))).await;
+    assert_eq!(resp.headers()["location"], "/me?q=caf%C3%A9");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unsafe_next_does_not_survive_the_sign_in_form() {
+    let app = TestApp::spawn().await;
+    for next in UNSAFE_NEXTS {
+        let b = app.browser();
+        let page = b
+            .get(&format!("/login?next={}", pct(next)))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(!page.contains("evil.example"), "{next:?} not echoed");
+        let csrf = csrf_from(&page).unwrap();
+        // Posted as a crafted form would, whatever the page rendered.
+        let resp = b
+            .client
+            .post(app.at("/login"))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("email", ADMIN_EMAIL),
+                ("password", PASSWORD),
+                ("next", next),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{next:?}");
+        assert_eq!(resp.headers()["location"], "/admin/activity", "{next:?}");
+    }
+}
+
 fn urlencode(s: &str) -> String {
     s.replace('/', "%2F")
         .replace('?', "%3F")

@@ -253,3 +253,279 @@ fn demo_fills_its_dir_with_users_audit_rows_and_ingested_transcripts() {
         .count();
     assert!(tx >= 8, "alice has a month of transcripts ({tx})");
 }
+
+fn users_in(dir: &std::path::Path) -> Vec<String> {
+    let out = glassbox(dir)
+        .args(["user", "list", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    list["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn synth_writes_where_glassbox_data_dir_says_and_ignores_the_bootstrap_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("data");
+    // The caller's bootstrap admin is the demo admin's address: no collision.
+    let out = glassbox(&target)
+        .env("GLASSBOX_ADMIN_EMAIL", "admin@example.com")
+        .env("GLASSBOX_ADMIN_PASSWORD", "caller-pass-1")
+        .args(["synth", "--audit-rows", "10"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // `serve`, `user list`… read the same dir.
+    let users = users_in(&target);
+    assert!(
+        users.contains(&"admin@example.com".to_string()),
+        "{users:?}"
+    );
+    assert!(users.contains(&"alice.novak@example.com".to_string()));
+
+    // The flag wins over the variable.
+    let flagged = dir.path().join("flagged");
+    let out = glassbox(&target)
+        .args([
+            "synth",
+            "--data-dir",
+            flagged.to_str().unwrap(),
+            "--audit-rows",
+            "10",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(flagged.join("glassbox.duckdb").is_file());
+}
+
+#[test]
+fn demo_and_synth_refuse_a_data_dir_a_running_server_holds_and_leave_it_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("live");
+    let out = glassbox(&target)
+        .args(["synth", "--audit-rows", "10"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let mut server = glassbox(&target)
+        .env("GLASSBOX_BIND", "127.0.0.1:0")
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("glassbox listening on"), "{line}");
+    let db = target.join("glassbox.duckdb");
+    let inode =
+        |p: &std::path::Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+    let before = inode(&db);
+    for args in [
+        vec!["synth", "--audit-rows", "10"],
+        vec!["demo", "--bind", "127.0.0.1:0"],
+    ] {
+        let out = glassbox(&target).args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("in use by another glassbox process")
+                && err.contains(&format!("PID {}", server.id())),
+            "{err}"
+        );
+        assert_eq!(inode(&db), before, "{args:?} left the live database alone");
+        assert!(target.join(".glassbox-generated").exists());
+    }
+    unsafe_kill_term(server.id());
+    assert!(server.wait().unwrap().success());
+}
+
+/// `glassbox admin …` with a clean environment: HOME is `home` (no config
+/// file unless the test writes one), plus the given variables.
+fn admin(home: &std::path::Path, vars: &[(&str, &str)], args: &[&str]) -> std::process::Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_glassbox"));
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .arg("admin")
+        .args(args);
+    for (k, v) in vars {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+async fn admin_async(
+    home: &std::path::Path,
+    vars: &[(&str, &str)],
+    args: &[&str],
+) -> (Option<i32>, String, String) {
+    let home = home.to_path_buf();
+    let vars: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = admin(&home, &vars, &args);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_activity_shows_rows_health_and_sync_runs_as_tables_or_json() {
+    use glassbox::auth::Role;
+    let app = crate::helpers::TestApp::spawn().await;
+    let service = app.api_as(Role::Service).await;
+    let resp = service
+        .post(
+            "/api/v1/audit/events",
+            serde_json::json!({"action": "table.read", "resource": "table:orders", "result": "success"}),
+        )
+        .await;
+    assert_eq!(resp.status(), reqwest::StatusCode::ACCEPTED);
+    let resp = service
+        .post(
+            "/api/v1/sync-runs",
+            serde_json::json!({"table_id": "orders", "rows": 120, "status": "ok"}),
+        )
+        .await;
+    assert_eq!(resp.status(), reqwest::StatusCode::CREATED);
+    let token = app.token_for(crate::helpers::ADMIN_EMAIL).await;
+    let home = tempfile::tempdir().unwrap();
+    let env = [
+        ("GLASSBOX_URL", app.url.as_str()),
+        ("GLASSBOX_TOKEN", token.as_str()),
+    ];
+
+    let (code, out, err) = admin_async(home.path(), &env, &["activity"]).await;
+    assert_eq!(code, Some(0), "{err}");
+    let header = out.lines().next().unwrap_or_default();
+    for col in ["TIME (UTC)", "ACTION", "USER", "RESULT", "RESOURCE"] {
+        assert!(header.contains(col), "{out}");
+    }
+    assert!(
+        out.lines()
+            .any(|l| l.contains("table.read") && l.contains("table:orders")),
+        "{out}"
+    );
+
+    let (code, out, _) = admin_async(
+        home.path(),
+        &env,
+        &["activity", "--json", "--action", "table."],
+    )
+    .await;
+    assert_eq!(code, Some(0));
+    let body: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(body["rows"].as_array().unwrap().len(), 1, "{out}");
+    assert_eq!(body["filter"]["action_prefix"], "table.");
+
+    let (code, out, err) = admin_async(home.path(), &env, &["activity", "health"]).await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("CHECK") && out.contains("scheduler"), "{out}");
+    let (_, out, _) = admin_async(home.path(), &env, &["activity", "health", "--json"]).await;
+    let body: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(body["status"].is_string() && body["fields"].is_array());
+
+    let (code, out, err) =
+        admin_async(home.path(), &env, &["activity", "sync", "--since", "1h"]).await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("TABLE")
+            && out
+                .lines()
+                .any(|l| l.contains("orders") && l.contains("120")),
+        "{out}"
+    );
+    let (_, out, _) = admin_async(home.path(), &env, &["activity", "sync", "--json"]).await;
+    let body: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(body["rows"][0]["table_id"], "orders");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_commands_read_the_config_file_and_say_what_went_wrong_in_one_line() {
+    use glassbox::auth::Role;
+    let app = crate::helpers::TestApp::spawn().await;
+    let home = tempfile::tempdir().unwrap();
+
+    // Nothing configured: exit 2 and a hint naming what to set.
+    let (code, _, err) = admin_async(home.path(), &[], &["activity"]).await;
+    assert_eq!(code, Some(2));
+    assert!(
+        err.starts_with("[err] GLASSBOX_URL:") && err.contains("config.toml"),
+        "{err}"
+    );
+    let (code, _, err) = admin_async(
+        home.path(),
+        &[("GLASSBOX_URL", app.url.as_str())],
+        &["activity"],
+    )
+    .await;
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("GLASSBOX_TOKEN") && err.contains("/me"),
+        "{err}"
+    );
+    let (code, _, _) = admin_async(home.path(), &[], &["activity", "--since", "soon"]).await;
+    assert_eq!(code, Some(2), "a usage error");
+
+    // The config file: an analyst's token is refused by the server.
+    app.api_as(Role::Analyst).await;
+    let analyst = app.token_for("analyst@example.com").await;
+    let conf = home.path().join(".config/glassbox");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(
+        conf.join("config.toml"),
+        format!("url = \"{}\"\ntoken = \"{analyst}\"\n", app.url),
+    )
+    .unwrap();
+    let (code, out, err) = admin_async(home.path(), &[], &["activity", "health"]).await;
+    assert_eq!((code, out.as_str()), (Some(1), ""));
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("[err] admin only"), "{err}");
+
+    // The variables win over the file; a refused parameter names itself.
+    let admin_token = app.token_for(crate::helpers::ADMIN_EMAIL).await;
+    let (code, _, err) = admin_async(
+        home.path(),
+        &[("GLASSBOX_TOKEN", admin_token.as_str())],
+        &["activity", "--result-class", "bogus"],
+    )
+    .await;
+    assert_eq!(code, Some(1));
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("[err] activity: result_class:"), "{err}");
+    let (code, _, err) = admin_async(
+        home.path(),
+        &[("GLASSBOX_TOKEN", "not-a-token")],
+        &["activity", "sync"],
+    )
+    .await;
+    assert_eq!(code, Some(1));
+    assert!(err.starts_with("[err] authentication required"), "{err}");
+}

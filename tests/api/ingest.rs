@@ -281,3 +281,91 @@ fn one_file_per_transaction_gives_the_same_figures() {
         .unwrap();
     assert_eq!(staged, 0, "staging tables are empty outside a write");
 }
+
+/// (input, output, cache creation, cache read tokens, cost) of a session.
+fn figures(c: &Connection, session_file: &str) -> (i64, i64, i64, i64, f64) {
+    c.query_row(
+        "SELECT input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, cost_usd
+         FROM usage_session_summary WHERE session_file = ?",
+        [session_file],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+    )
+    .unwrap()
+}
+
+fn run_with_retention(db: &Db, sessions: &Path, retention_days: u32) {
+    let mut conn = db.connect().unwrap();
+    runner::run(
+        &mut conn,
+        &RunOptions {
+            session_dir: sessions,
+            batch_bytes: 256 << 20,
+            prices: &Prices::default(),
+            retention_days,
+            processors: Processors::ALL,
+            threads: 2,
+        },
+    )
+    .unwrap();
+}
+
+#[test]
+fn after_a_prune_old_sessions_keep_their_tokens_and_cost_through_rebuilds_and_reprocess() {
+    let (dir, sessions) = fixture_corpus();
+    let db = Db::open(&dir.path().join("glassbox.duckdb"), &DbOptions::default()).unwrap();
+    ingest(&db, &sessions, Processors::ALL);
+    let c = db.connect().unwrap();
+    // The fixtures are from September 2026: a horizon after them prunes them all.
+    let after_fixtures = chrono::NaiveDate::from_ymd_opt(2026, 10, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    let now = chrono::Utc::now().naive_utc();
+    assert!(
+        now > after_fixtures,
+        "the test needs a clock after the fixtures"
+    );
+    let days = (now - after_fixtures).num_days().max(1) as u32;
+    let horizon = now - chrono::Duration::days(days as i64);
+    let (old, touched): (String, String) = c
+        .query_row(
+            "SELECT arg_max(session_file, input_tokens + output_tokens), arg_min(session_file, input_tokens + output_tokens)
+             FROM usage_session_summary WHERE cost_usd > 0",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_ne!(old, touched);
+    let before = figures(&c, &old);
+    assert!(before.0 + before.1 > 0 && before.4 > 0.0, "{before:?}");
+    let summaries = i(
+        &c,
+        "SELECT count(*) FROM usage_session_summary WHERE ? <> ''",
+        "x",
+    );
+
+    let mut conn = db.connect().unwrap();
+    let (_, responses, _) = glassbox::repo::usage::prune(&mut conn, horizon, false).unwrap();
+    assert!(responses > 0);
+    // Another file of the same user changes: the user's figures are rebuilt.
+    let touched_path = sessions.join(&touched);
+    let mut text = std::fs::read_to_string(&touched_path).unwrap();
+    text.push_str("\n{\"type\":\"summary\",\"summary\":\"touched\"}\n");
+    std::fs::write(&touched_path, text).unwrap();
+    run_with_retention(&db, &sessions, days);
+    assert_eq!(figures(&c, &old), before, "an old session is not worn down");
+
+    // A reprocess with the old file gone from disk keeps its summary too.
+    glassbox::repo::usage::reprocess(&mut conn, Some(horizon), false).unwrap();
+    std::fs::remove_file(sessions.join(&old)).unwrap();
+    run_with_retention(&db, &sessions, days);
+    assert_eq!(figures(&c, &old), before);
+    assert_eq!(
+        i(
+            &c,
+            "SELECT count(*) FROM usage_session_summary WHERE ? <> ''",
+            "x"
+        ),
+        summaries
+    );
+}

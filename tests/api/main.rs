@@ -2,12 +2,15 @@
 
 mod activity;
 mod activity_page;
+mod ask;
 mod auth;
 mod cli;
+mod hardening;
 mod helpers;
 mod ingest;
 mod manifest_check;
 mod ops;
+mod query;
 mod routes;
 mod sessions;
 mod sessions_in;

@@ -134,3 +134,53 @@ async fn the_cleanup_job_rolls_settled_audit_hours_up_and_kpis_stay_exact() {
     assert_eq!(f["actions"][0]["value"], "table.read");
     assert_eq!(f["actions"][0]["count"], 300, "{f}");
 }
+
+/// Collects what the log subscriber writes, for one test.
+#[derive(Clone, Default)]
+struct LogBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+// A current-thread runtime: the server runs on this thread, where the test's
+// subscriber is the default.
+#[tokio::test]
+async fn an_internal_error_is_logged_in_a_span_with_its_route_and_correlation_id() {
+    let logs = LogBuf::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let app = TestApp::spawn().await;
+    let token = app.token_for(ADMIN_EMAIL).await;
+    app.state
+        .db
+        .run(|c| Ok(c.execute_batch("ALTER TABLE audit_log RENAME TO audit_log_away")?))
+        .await
+        .unwrap();
+    let resp = reqwest::Client::new()
+        .get(app.at("/api/admin/activity"))
+        .bearer_auth(token)
+        .header("x-request-id", "trace-me-4711")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(resp.headers()["x-request-id"], "trace-me-4711");
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("internal error"))
+        .unwrap_or_else(|| panic!("no internal error logged:\n{text}"));
+    assert!(line.contains("correlation_id=trace-me-4711"), "{line}");
+    assert!(line.contains("route=/api/admin/activity"), "{line}");
+}

@@ -434,6 +434,30 @@ const ROUTES: &[(&str, &str, Body, [u16; 4])] = &[
     ),
     (
         "POST",
+        "/api/admin/telemetry/ask",
+        Body::Json(r#"{"question": "which tools are used most?"}"#),
+        [401, 403, 403, 503],
+    ),
+    (
+        "POST",
+        "/api/admin/telemetry/ask",
+        Body::Json(r#"{"question": " "}"#),
+        [401, 403, 403, 400],
+    ),
+    (
+        "POST",
+        "/api/query",
+        Body::Json(r#"{"sql": "SELECT count(*) FROM agnes_audit"}"#),
+        [401, 200, 403, 200],
+    ),
+    (
+        "POST",
+        "/api/query",
+        Body::Json(r#"{"sql": "SELECT * FROM audit_log"}"#),
+        [401, 400, 403, 400],
+    ),
+    (
+        "POST",
         "/auth/token",
         Body::Json(r#"{"email": "nobody@example.com", "password": "wrong-password"}"#),
         [401, 401, 401, 401],

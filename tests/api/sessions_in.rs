@@ -302,7 +302,10 @@ async fn reprocess_and_prune_preview_with_dry_run_then_act_and_are_audited() {
         .await
         .unwrap();
     assert_eq!(preview["status"], "dry_run");
-    assert_eq!(preview["deleted"]["summaries"], 1);
+    assert_eq!(
+        preview["deleted"]["summaries"], 0,
+        "a session that started before the horizon keeps its summary"
+    );
     assert_eq!(
         app.query_i64("SELECT count(*) FROM usage_session_summary")
             .await,
@@ -316,6 +319,12 @@ async fn reprocess_and_prune_preview_with_dry_run_then_act_and_are_audited() {
         .unwrap();
     assert_eq!(done["status"], "ok");
     assert_eq!(done["deleted"]["state_rows"], 2);
+    assert_eq!(
+        app.query_i64("SELECT count(*) FROM usage_session_summary")
+            .await,
+        1,
+        "SPEC §3: session summaries are kept"
+    );
     assert_eq!(app.audit_rows("usage.prune").await.len(), 2);
     assert_eq!(app.audit_rows("usage.reprocess").await.len(), 2);
 }

@@ -220,14 +220,16 @@ pub fn kpis_with_previous(
     conn: &Connection,
     filter: &AuditFilter,
 ) -> anyhow::Result<(Kpis, Option<Kpis>)> {
-    let previous_filter = filter.effective_since().map(|since| {
+    // Checked: a window at the edge of chrono's range has no previous one
+    // (no card delta) rather than a panic.
+    let previous_filter = filter.effective_since().and_then(|since| {
         let until = filter.until.unwrap_or_else(now);
-        let len = until - since;
-        AuditFilter {
-            since: Some(since - len),
+        let len = until.signed_duration_since(since);
+        Some(AuditFilter {
+            since: Some(since.checked_sub_signed(len)?),
             until: Some(since),
             ..filter.clone()
-        }
+        })
     });
     let covered = rollup::covered_until(conn)?;
     // The two windows are independent scans: run them side by side.

@@ -187,10 +187,10 @@ async fn health(
     meta: RequestMeta,
     admin: RequireAdmin,
 ) -> AppResult<AxumJson<HealthReport>> {
-    let (report, fresh) = cached_health(&state).await?;
-    if fresh {
-        audit_read(&state, &meta, &admin, "health", &Map::new()).await;
-    }
+    // Every actor's read is audited, cached or not; `audit_read` keeps it to
+    // one row per actor per minute (SPEC §4).
+    let (report, _fresh) = cached_health(&state).await?;
+    audit_read(&state, &meta, &admin, "health", &Map::new()).await;
     Ok(AxumJson(report))
 }
 

@@ -139,7 +139,7 @@ fn event_time(pos: &str, v: Option<String>, now: NaiveDateTime) -> AppResult<Nai
         at(
             pos,
             "timestamp",
-            format!("not an ISO 8601 date-time, got {s:?}"),
+            format!("not {}, got {s:?}", isotime::EXPECTED),
         )
     })?;
     if t < now - MAX_PAST {
@@ -325,7 +325,7 @@ fn parse_sync_run(pos: &str, v: Value, now: NaiveDateTime) -> AppResult<NewSyncR
             at(
                 pos,
                 "synced_at",
-                format!("not an ISO 8601 date-time, got {s:?}"),
+                format!("not {}, got {s:?}", isotime::EXPECTED),
             )
         })?,
     };

@@ -84,9 +84,7 @@ pub(crate) fn time_param(name: &str, v: &Option<String>) -> AppResult<Option<Nai
         return Ok(None);
     };
     isotime::parse(s).map(Some).ok_or_else(|| {
-        AppError::unprocessable(format!(
-            "{name}: not an ISO 8601 date or date-time (like 2026-05-14 or 2026-05-14T07:00:00Z), got {s:?}"
-        ))
+        AppError::unprocessable(format!("{name}: not {}, got {s:?}", isotime::EXPECTED))
     })
 }
 

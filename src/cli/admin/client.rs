@@ -1,0 +1,129 @@
+//! The one HTTP client of the admin commands: GET a path with a query,
+//! answer JSON, or a one-line failure in Agnes's wording.
+
+use std::process::ExitCode;
+
+use serde_json::Value;
+
+use crate::cli::remote::{self, Remote};
+
+/// Why a command stopped; `report` prints it and gives the exit code.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// Nothing to talk to (no server or token, a bad config file, a
+    /// redirect): exit 2, with a hint.
+    Usage(String),
+    /// The server said no or failed, or could not be reached: exit 1.
+    Failed(String),
+}
+
+impl Failure {
+    pub(crate) fn report(self) -> ExitCode {
+        match self {
+            Failure::Usage(msg) => {
+                eprintln!("{msg}");
+                ExitCode::from(2)
+            }
+            Failure::Failed(msg) => {
+                eprintln!("{msg}");
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+pub(crate) struct Client {
+    remote: Remote,
+}
+
+impl Client {
+    pub(crate) fn from_env() -> Result<Client, Failure> {
+        Remote::from_env()
+            .map(|remote| Client { remote })
+            .map_err(|e| Failure::Usage(format!("[err] {e:#}")))
+    }
+
+    /// `GET path?query` → the JSON answer. `ctx` names the command in
+    /// messages (`activity health`). Empty query values are left out.
+    pub(crate) async fn get(
+        &self,
+        ctx: &str,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Value, Failure> {
+        let mut url = self.remote.url(path);
+        let mut qs = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in query.iter().filter(|(_, v)| !v.is_empty()) {
+            qs.append_pair(k, v);
+        }
+        let qs = qs.finish();
+        if !qs.is_empty() {
+            url.push('?');
+            url.push_str(&qs);
+        }
+        let resp = self
+            .remote
+            .client
+            .get(&url)
+            .bearer_auth(&self.remote.token)
+            .send()
+            .await
+            .map_err(|e| {
+                Failure::Failed(format!(
+                    "[err] cannot reach {} ({}): is GLASSBOX_URL right and the server running?",
+                    self.remote.base,
+                    root_cause(&e)
+                ))
+            })?;
+        let status = resp.status();
+        if status.is_redirection() {
+            return Err(Failure::Usage(format!(
+                "[err] server moved ({status}): GLASSBOX_URL should be the server's address, like https://glassbox.example.com"
+            )));
+        }
+        if status.is_success() {
+            return resp.json::<Value>().await.map_err(|e| {
+                Failure::Failed(format!(
+                    "[err] {ctx}: the server's answer is not JSON ({e})"
+                ))
+            });
+        }
+        let detail = remote::detail(resp).await;
+        Err(Failure::Failed(match status.as_u16() {
+            401 => "[err] authentication required — create a token on your /me page and set GLASSBOX_TOKEN".to_string(),
+            403 => format!("[err] admin only — {}", one_line(&detail)),
+            500.. => format!("[err] server error on {ctx}: {}", one_line(&detail)),
+            _ => format!("[err] {ctx}: {}", one_line(&detail)),
+        }))
+    }
+}
+
+/// The innermost error: reqwest's own top line says only "error sending request".
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+/// Newlines and runs of spaces folded, so every failure is one line.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `--json`: the server's JSON, pretty-printed, as scripts expect.
+pub(crate) fn print_json(v: &Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn details_become_one_line() {
+        assert_eq!(super::one_line(" a\n  b\tc "), "a b c");
+    }
+}

@@ -1,0 +1,45 @@
+//! `glassbox admin …`: the admin APIs over HTTP, for people (tables) and
+//! scripts (`--json` prints the server's JSON as is).
+//!
+//! The server and token come from `GLASSBOX_URL` + `GLASSBOX_TOKEN`, else
+//! `~/.config/glassbox/config.toml` (see `cli::remote`). Exit codes: 0 ok,
+//! 1 the server refused or failed, 2 no server or token configured (or a
+//! usage error, from clap).
+//!
+//! A new command is one file: a clap `Args`/`Subcommand` type and an
+//! `async fn run(&Client, args) -> Result<(), Failure>`, plus its variant
+//! and match arm below.
+
+mod activity;
+mod client;
+mod table;
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+use client::{Client, Failure};
+
+#[derive(Subcommand)]
+pub(crate) enum AdminCmd {
+    /// The Audit log: recent rows (default), `health` or `sync`.
+    Activity(activity::ActivityArgs),
+}
+
+pub(crate) fn run(cmd: AdminCmd) -> ExitCode {
+    let outcome = Client::from_env().and_then(|client| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Failure::Failed(format!("[err] cannot start: {e}")))?;
+        rt.block_on(async {
+            match cmd {
+                AdminCmd::Activity(args) => activity::run(&client, args).await,
+            }
+        })
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => f.report(),
+    }
+}
