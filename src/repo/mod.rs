@@ -2,8 +2,8 @@
 //! `&Connection`, called through `Db::run` from async code.
 
 pub mod audit;
-pub mod sessions;
 pub mod query_source;
+pub mod sessions;
 pub mod sql;
 pub mod sync_history;
 pub mod tokens;

@@ -20,7 +20,7 @@ fn fixtures() -> PathBuf {
 }
 
 /// Copies the fixtures (or the named ones) into `SESSION_DATA_DIR/<dir>`.
-fn copy_fixtures(app: &TestApp, dir: &str, only: &[&str]) -> PathBuf {
+pub(crate) fn copy_fixtures(app: &TestApp, dir: &str, only: &[&str]) -> PathBuf {
     let target = app.state.config.session_data_dir.join(dir);
     std::fs::create_dir_all(&target).unwrap();
     for f in std::fs::read_dir(fixtures()).unwrap() {
@@ -33,7 +33,7 @@ fn copy_fixtures(app: &TestApp, dir: &str, only: &[&str]) -> PathBuf {
     target
 }
 
-async fn ingest(app: &TestApp) {
+pub(crate) async fn ingest(app: &TestApp) {
     let db = app.state.db.clone();
     let dir = app.state.config.session_data_dir.clone();
     db.run(move |c| {

@@ -12,6 +12,7 @@
 
 mod activity;
 mod client;
+mod sessions;
 mod table;
 
 use std::process::ExitCode;
@@ -24,6 +25,9 @@ use client::{Client, Failure};
 pub(crate) enum AdminCmd {
     /// The Audit log: recent rows (default), `health` or `sync`.
     Activity(activity::ActivityArgs),
+    /// Sessions: `list`, `show`, `download`, `kpis`.
+    #[command(subcommand)]
+    Sessions(sessions::SessionsCmd),
 }
 
 pub(crate) fn run(cmd: AdminCmd) -> ExitCode {
@@ -35,6 +39,7 @@ pub(crate) fn run(cmd: AdminCmd) -> ExitCode {
         rt.block_on(async {
             match cmd {
                 AdminCmd::Activity(args) => activity::run(&client, args).await,
+                AdminCmd::Sessions(cmd) => sessions::run(&client, cmd).await,
             }
         })
     });
