@@ -19,6 +19,7 @@ pub mod model;
 pub mod processors;
 pub mod repo;
 pub mod scheduler;
+pub mod sessions;
 pub mod sqlguard;
 pub mod synth;
 pub mod synth_transcripts;

@@ -192,7 +192,13 @@ pub fn main() -> ExitCode {
             let data_dir = data_dir.unwrap_or_else(|| config.data_dir.clone());
             config.session_data_dir = data_dir.join("user_sessions");
             config.data_dir = data_dir;
-            synth(config, audit_rows, app_events, (usage_events, sessions), days)
+            synth(
+                config,
+                audit_rows,
+                app_events,
+                (usage_events, sessions),
+                days,
+            )
         }
         Cmd::Ingest {
             data_dir,

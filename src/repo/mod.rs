@@ -4,6 +4,7 @@
 pub mod app_events;
 pub mod audit;
 pub mod query_source;
+pub mod sessions;
 pub mod sql;
 pub mod sync_history;
 pub mod telemetry;

@@ -12,6 +12,7 @@ pub mod ops;
 pub mod pages;
 pub mod processing;
 pub mod query_api;
+pub mod sessions;
 pub mod telemetry;
 pub mod tokens;
 pub mod uploads;
@@ -58,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ops::router())
         .merge(uploads::router())
         .merge(processing::router())
+        .merge(sessions::router())
         .merge(query_api::router())
         .merge(ask::router())
         .merge(telemetry::router())

@@ -29,7 +29,6 @@ pub fn router() -> Router<AppState> {
             get(|uri: Uri| async move { moved(&uri, "/admin/telemetry", "") }),
         )
         .route("/admin/telemetry", get(section))
-        .route("/admin/sessions", get(section))
         .route("/admin/feedback", get(section))
 }
 
@@ -76,7 +75,6 @@ async fn section(
 ) -> AppResult<Html<String>> {
     let (nav, title) = match uri.path() {
         "/admin/telemetry" => ("telemetry", "Telemetry"),
-        "/admin/sessions" => ("sessions", "Sessions"),
         _ => ("feedback", "Feedback"),
     };
     let base = super::base_ctx(&session, Some(&admin.user), nav).await?;

@@ -613,3 +613,82 @@ async fn admin_telemetry_summarises_exports_reprocesses_and_prunes_over_http() {
         900
     );
 }
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_sessions_lists_shows_downloads_and_counts_over_http() {
+    let app = crate::helpers::TestApp::spawn().await;
+    crate::sessions::copy_fixtures(&app, "fixture.user", &[]);
+    crate::sessions::ingest(&app).await;
+    let token = app.token_for(crate::helpers::ADMIN_EMAIL).await;
+    let home = tempfile::tempdir().unwrap();
+    let env = [
+        ("GLASSBOX_URL", app.url.as_str()),
+        ("GLASSBOX_TOKEN", token.as_str()),
+    ];
+    let window = ["--since", "365d", "--anchor", "started"];
+    let args: Vec<&str> = ["sessions", "list"]
+        .iter()
+        .copied()
+        .chain(window)
+        .chain(["--sort", "tool_errors:desc"])
+        .collect();
+    let (code, out, err) = admin_async(home.path(), &env, &args).await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.starts_with("STARTED") && out.contains("fixture.user/"),
+        "{out}"
+    );
+    let args: Vec<&str> = ["sessions", "kpis"]
+        .iter()
+        .copied()
+        .chain(window)
+        .chain(["--json"])
+        .collect();
+    let (code, out, err) = admin_async(home.path(), &env, &args).await;
+    assert_eq!(code, Some(0), "{err}");
+    let kpis: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let listed = app
+        .query_i64("SELECT count(*) FROM usage_session_summary WHERE started_at IS NOT NULL")
+        .await;
+    assert_eq!(kpis["sessions_total"], listed);
+    let (code, out, err) = admin_async(
+        home.path(),
+        &env,
+        &["sessions", "show", "fixture.user", "tool_error.jsonl"],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("✗"), "an error result is shown: {out}");
+    let target = home.path().join("copy.jsonl");
+    let (code, _, err) = admin_async(
+        home.path(),
+        &env,
+        &[
+            "sessions",
+            "download",
+            "fixture.user",
+            "tool_error.jsonl",
+            "-o",
+            target.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        std::fs::read(&target).unwrap(),
+        std::fs::read(
+            app.state
+                .config
+                .session_data_dir
+                .join("fixture.user/tool_error.jsonl")
+        )
+        .unwrap()
+    );
+    let (code, _, err) = admin_async(
+        home.path(),
+        &env,
+        &["sessions", "show", "fixture.user", "nope.jsonl"],
+    )
+    .await;
+    assert_eq!(code, Some(1));
+    assert!(err.starts_with("[err] sessions show:"), "{err}");
+}

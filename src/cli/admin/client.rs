@@ -141,6 +141,54 @@ impl Client {
     }
 }
 
+impl Client {
+    /// `GET path` → its body written to `out` as it arrives; the bytes
+    /// written. Failures as [`Client::get`]'s.
+    pub(crate) async fn download(
+        &self,
+        ctx: &str,
+        path: &str,
+        out: &std::path::Path,
+    ) -> Result<u64, Failure> {
+        use tokio::io::AsyncWriteExt;
+        let mut resp = self
+            .remote
+            .client
+            .get(self.remote.url(path))
+            .bearer_auth(&self.remote.token)
+            .send()
+            .await
+            .map_err(|e| {
+                Failure::Failed(format!(
+                    "[err] cannot reach {} ({}): is GLASSBOX_URL right and the server running?",
+                    self.remote.base,
+                    root_cause(&e)
+                ))
+            })?;
+        let status = resp.status();
+        if status.is_redirection() {
+            return Err(Failure::Usage(format!("[err] server moved ({status})")));
+        }
+        if !status.is_success() {
+            let detail = remote::detail(resp).await;
+            return Err(Failure::Failed(match status.as_u16() {
+                401 => "[err] authentication required — create a token on your /me page and set GLASSBOX_TOKEN".to_string(),
+                403 => format!("[err] admin only — {}", one_line(&detail)),
+                _ => format!("[err] {ctx}: {}", one_line(&detail)),
+            }));
+        }
+        let failed = |e: &dyn std::fmt::Display| Failure::Failed(format!("[err] {ctx}: {e}"));
+        let mut file = tokio::fs::File::create(out).await.map_err(|e| failed(&e))?;
+        let mut n = 0u64;
+        while let Some(chunk) = resp.chunk().await.map_err(|e| failed(&e))? {
+            file.write_all(&chunk).await.map_err(|e| failed(&e))?;
+            n += chunk.len() as u64;
+        }
+        file.flush().await.map_err(|e| failed(&e))?;
+        Ok(n)
+    }
+}
+
 /// The innermost error: reqwest's own top line says only "error sending request".
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cur = e;

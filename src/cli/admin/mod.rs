@@ -13,6 +13,7 @@
 mod activity;
 mod ask;
 mod client;
+mod sessions;
 mod table;
 mod telemetry;
 
@@ -31,6 +32,9 @@ pub(crate) enum AdminCmd {
     /// Telemetry: `summary`, `export`, `reprocess` or `prune`.
     #[command(subcommand)]
     Telemetry(telemetry::TelemetryCmd),
+    /// Sessions: `list`, `show`, `download`, `kpis`.
+    #[command(subcommand)]
+    Sessions(sessions::SessionsCmd),
 }
 
 pub(crate) fn run(cmd: AdminCmd) -> ExitCode {
@@ -44,6 +48,7 @@ pub(crate) fn run(cmd: AdminCmd) -> ExitCode {
                 AdminCmd::Activity(args) => activity::run(&client, args).await,
                 AdminCmd::Ask(args) => ask::run(&client, args).await,
                 AdminCmd::Telemetry(cmd) => telemetry::run(&client, cmd).await,
+                AdminCmd::Sessions(cmd) => sessions::run(&client, cmd).await,
             }
         })
     });
