@@ -118,28 +118,12 @@ fn own(p: &Principal) -> Owner {
     }
 }
 
-fn fmt_int(n: i64) -> String {
-    let s = n.abs().to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 {
-        format!("-{out}")
-    } else {
-        out
-    }
-}
-
 fn fmt_tokens(n: i64) -> String {
     match n {
         n if n >= 1_000_000_000 => format!("{:.1} B", n as f64 / 1e9),
         n if n >= 1_000_000 => format!("{:.1} M", n as f64 / 1e6),
         n if n >= 10_000 => format!("{:.0} k", n as f64 / 1e3),
-        n => fmt_int(n),
+        n => crate::templates::thousands(n),
     }
 }
 
@@ -177,34 +161,45 @@ async fn list_page(ctx: PageCtx, scope: Scope, p: PageParams) -> AppResult<Html<
     let view = filters.join(&sort.qs());
     let p_ = |f: fn(&repo::Kpis) -> f64| prev.as_ref().map(f);
     let cards = vec![
-        KpiCard::new("sessions", "Sessions", fmt_int(kpis.sessions_total))
-            .detail(format!(
-                "{} with findings",
-                fmt_int(kpis.sessions_with_findings)
-            ))
-            .delta(
-                Delta::pct_of(kpis.sessions_total as f64, p_(|k| k.sessions_total as f64)),
-                false,
-            )
-            .href(Some(
-                filters
-                    .without("only_errors")
-                    .without("finding_type")
-                    .join(&sort.qs())
-                    .url(path),
-            )),
-        KpiCard::new("users", "Users", fmt_int(kpis.distinct_users))
-            .delta(
-                Delta::pct_of(kpis.distinct_users as f64, p_(|k| k.distinct_users as f64)),
-                false,
-            )
-            .focus("f-username"),
+        KpiCard::new(
+            "sessions",
+            "Sessions",
+            crate::templates::thousands(kpis.sessions_total),
+        )
+        .detail(format!(
+            "{} with findings",
+            crate::templates::thousands(kpis.sessions_with_findings)
+        ))
+        .delta(
+            Delta::pct_of(kpis.sessions_total as f64, p_(|k| k.sessions_total as f64)),
+            false,
+        )
+        .href(Some(
+            filters
+                .without("only_errors")
+                .without("finding_type")
+                .join(&sort.qs())
+                .url(path),
+        )),
+        KpiCard::new(
+            "users",
+            "Users",
+            crate::templates::thousands(kpis.distinct_users),
+        )
+        .delta(
+            Delta::pct_of(kpis.distinct_users as f64, p_(|k| k.distinct_users as f64)),
+            false,
+        )
+        .focus("f-username"),
         KpiCard::new(
             "errors",
             "Sessions with errors",
-            fmt_int(kpis.error_sessions),
+            crate::templates::thousands(kpis.error_sessions),
         )
-        .detail(format!("{} tool errors", fmt_int(kpis.tool_errors_total)))
+        .detail(format!(
+            "{} tool errors",
+            crate::templates::thousands(kpis.tool_errors_total)
+        ))
         .delta(
             Delta::pct_of(kpis.error_sessions as f64, p_(|k| k.error_sessions as f64)),
             true,
@@ -221,7 +216,10 @@ async fn list_page(ctx: PageCtx, scope: Scope, p: PageParams) -> AppResult<Html<
             "Tool error rate",
             format!("{:.1}%", kpis.tool_error_rate * 100.0),
         )
-        .detail(format!("of {} tool calls", fmt_int(kpis.tool_calls_total)))
+        .detail(format!(
+            "of {} tool calls",
+            crate::templates::thousands(kpis.tool_calls_total)
+        ))
         .delta(
             prev.as_ref()
                 .map(|pk| Delta::pts(kpis.tool_error_rate, pk.tool_error_rate))
