@@ -2,6 +2,7 @@
 //! `&Connection`, called through `Db::run` from async code.
 
 pub mod audit;
+pub mod feedback;
 pub mod query_source;
 pub mod sql;
 pub mod sync_history;
