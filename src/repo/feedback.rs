@@ -20,6 +20,8 @@ pub struct Report {
     /// The reporter's email (or their id when the user is gone).
     pub reporter: String,
     pub message: String,
+    /// The message's first line, cut (lists, notifications).
+    pub summary: String,
     pub session_file: Option<String>,
     pub fingerprint: String,
     pub status: String,
@@ -60,12 +62,14 @@ const SELECT: &str = "SELECT f.id, f.created_at, f.reporter_user,
 
 fn report_from_row(r: &duckdb::Row<'_>) -> duckdb::Result<Report> {
     let tags: String = r.get(10)?;
+    let message: String = r.get(4)?;
     Ok(Report {
+        summary: crate::feedback::first_line(&message, 120),
         id: r.get(0)?,
         created_at: r.get(1)?,
         reporter_user: r.get(2)?,
         reporter: r.get(3)?,
-        message: r.get(4)?,
+        message,
         session_file: r.get(5)?,
         fingerprint: r.get(6)?,
         status: r.get(7)?,

@@ -5,6 +5,7 @@ pub mod assets;
 pub mod audit;
 pub mod auth;
 pub mod extract;
+pub mod feedback;
 pub mod kit;
 pub mod me;
 pub mod middleware;
@@ -50,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .merge(me::router())
         .merge(users::router())
         .merge(audit::router())
+        .merge(feedback::router())
         .merge(pages::router())
         .merge(ops::router())
         .merge(uploads::router())

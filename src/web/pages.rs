@@ -30,7 +30,6 @@ pub fn router() -> Router<AppState> {
         )
         .route("/admin/telemetry", get(section))
         .route("/admin/sessions", get(section))
-        .route("/admin/feedback", get(section))
 }
 
 /// A 308 to an old address's new home that keeps the query string of a

@@ -5,6 +5,7 @@ mod activity_page;
 mod ask;
 mod auth;
 mod cli;
+mod feedback;
 mod hardening;
 mod helpers;
 mod ingest;
