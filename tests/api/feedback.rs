@@ -356,3 +356,129 @@ async fn an_admin_assigns_tags_resolves_and_reopens_and_each_step_is_audited() {
         .unwrap();
     assert!(page.contains("feedback.resolve") && page.contains("raised the timeout"));
 }
+
+/// `glassbox report …` with a clean environment pointing at `app`, run
+/// through `script` (a pseudo-terminal) when `tty`, with `input` on stdin.
+async fn report_cli(
+    app: &TestApp,
+    token: &str,
+    args: Vec<String>,
+    tty: bool,
+    input: &'static str,
+) -> (Option<i32>, String, String) {
+    let (base, token) = (app.at(""), token.to_string());
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let home = tempfile::tempdir().unwrap();
+        let bin = env!("CARGO_BIN_EXE_glassbox");
+        let mut c = if tty {
+            let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+            let mut c = Command::new("script");
+            c.args([
+                "-q",
+                "-e",
+                "-c",
+                &format!("{bin} report {}", quoted.join(" ")),
+                "/dev/null",
+            ]);
+            c
+        } else {
+            let mut c = Command::new(bin);
+            c.arg("report").args(&args);
+            c
+        };
+        c.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", home.path())
+            .env("GLASSBOX_URL", base.trim_end_matches('/'))
+            .env("GLASSBOX_TOKEN", token)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_report_command_previews_asks_and_sends_only_when_confirmed() {
+    let app = TestApp::spawn().await;
+    app.create_user("ann@example.com", Role::Analyst).await;
+    let token = app.token_for("ann@example.com").await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sess-1.jsonl");
+    let mut text: String = (0..60)
+        .map(|i| format!("{}\n", json!({"type": "user", "version": "2.0.14", "message": {"content": format!("turn {i}")}})))
+        .collect();
+    text.push_str(&error_line("Error: permission denied for table payroll"));
+    text.push('\n');
+    std::fs::write(&file, text).unwrap();
+    let args = |extra: &[&str]| {
+        let mut a = vec![
+            "--message".to_string(),
+            "payroll is denied".to_string(),
+            "--session".to_string(),
+            file.to_string_lossy().into_owned(),
+        ];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let count = || app.query_i64("SELECT count(*) FROM feedback_reports");
+
+    // No terminal, no --yes: refused, nothing sent.
+    let (code, _, err) = report_cli(&app, &token, args(&[]), false, "y\n").await;
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("nothing sent"));
+    assert_eq!(count().await, 0);
+
+    // A terminal, answered "n": the preview was shown, nothing sent.
+    let (code, out, _) = report_cli(&app, &token, args(&[]), true, "n\n").await;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("permission denied for table payroll") && out.contains("Send this report?")
+    );
+    assert!(
+        out.contains("claude_code_version")
+            && out.contains("turn 11")
+            && !out.contains("turn 10\\")
+    );
+    assert_eq!(count().await, 0);
+
+    // Answered "y": sent, with the last 50 lines and the environment.
+    let (code, out, _) = report_cli(&app, &token, args(&[]), true, "y\n").await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("Sent: report"));
+    assert_eq!(count().await, 1);
+    let lines = app
+        .query_i64("SELECT len(string_split(trim(session_excerpt, chr(10)), chr(10))) FROM feedback_reports")
+        .await;
+    assert_eq!(lines, 50);
+    assert_eq!(
+        app.query_i64(
+            "SELECT count(*) FROM feedback_reports WHERE session_file = 'sess-1.jsonl'
+             AND json_extract_string(environment, '$.claude_code_version') = '2.0.14'"
+        )
+        .await,
+        1
+    );
+
+    // --yes --json without a terminal: sent, the answer as JSON.
+    let (code, out, err) = report_cli(&app, &token, args(&["--yes", "--json"]), false, "").await;
+    assert_eq!(code, Some(0), "{err}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["duplicates"], 1);
+}
