@@ -2,6 +2,7 @@
 //! hold, how duplicates are recognised (the fingerprint), and the statuses a
 //! report moves through. Storage is `repo::feedback`; HTTP is `web::feedback`.
 
+pub mod demo;
 pub mod excerpt;
 
 use serde_json::{Map, Value};
