@@ -32,6 +32,8 @@ pub struct AppState {
     pub prices: Arc<crate::ingest::pricing::Prices>,
     /// One processor run at a time (scheduled, on demand, reprocess).
     pub ingest_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Telegram notifications of new feedback (disabled without a bot token).
+    pub telegram: Arc<crate::feedback::notify::Telegram>,
 }
 
 impl AppState {
@@ -50,6 +52,7 @@ impl AppState {
         let secret =
             crate::auth::load_or_create_secret(config.jwt_secret.as_deref(), &config.data_dir)?;
         let prices = crate::ingest::pricing::Prices::load(config.prices_file.as_deref())?;
+        let telegram = Arc::new(crate::feedback::notify::Telegram::from_config(&config));
         let state = AppState {
             db,
             config: Arc::new(config),
@@ -61,6 +64,7 @@ impl AppState {
             shutdown: CancellationToken::new(),
             prices: Arc::new(prices),
             ingest_lock: Arc::new(tokio::sync::Mutex::new(())),
+            telegram,
         };
         state.bootstrap_admin()?;
         Ok(state)

@@ -4,6 +4,7 @@
 
 pub mod demo;
 pub mod excerpt;
+pub mod notify;
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};

@@ -412,6 +412,39 @@ pub fn set_state(
     Ok(())
 }
 
+/// The Telegram chats of active admins who linked one.
+pub fn admin_chats(conn: &Connection) -> anyhow::Result<Vec<String>> {
+    let mut stmt = conn.prepare(
+        "SELECT telegram_chat_id FROM users
+         WHERE role = 'admin' AND active AND coalesce(telegram_chat_id, '') <> ''
+         ORDER BY id",
+    )?;
+    let rows = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
+    Ok(rows)
+}
+
+/// Links (or, with `None`, unlinks) a user's Telegram chat.
+pub fn set_chat(conn: &Connection, user_id: &str, chat: Option<&str>) -> anyhow::Result<()> {
+    conn.execute(
+        "UPDATE users SET telegram_chat_id = ? WHERE id = ?",
+        params![chat, user_id],
+    )?;
+    Ok(())
+}
+
+pub fn chat_of(conn: &Connection, user_id: &str) -> anyhow::Result<Option<String>> {
+    Ok(conn
+        .query_row(
+            "SELECT telegram_chat_id FROM users WHERE id = ?",
+            params![user_id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten())
+}
+
 /// One action in a report's history (its audit rows).
 #[derive(Debug, Clone, Serialize)]
 pub struct HistoryEntry {

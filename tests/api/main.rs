@@ -6,6 +6,7 @@ mod ask;
 mod auth;
 mod cli;
 mod feedback;
+mod feedback_telegram;
 mod hardening;
 mod helpers;
 mod ingest;

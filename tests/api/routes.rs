@@ -384,6 +384,8 @@ const ROUTES: &[(&str, &str, Body, [u16; 4])] = &[
         [303, 403, 403, 404],
     ),
     ("GET", "/me/feedback", Body::None, [303, 200, 403, 200]),
+    // Telegram linking: hidden (404) without TELEGRAM_BOT_TOKEN.
+    ("GET", "/me/telegram", Body::None, [303, 403, 403, 404]),
     (
         "POST",
         "/auth/token",

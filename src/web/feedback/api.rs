@@ -14,6 +14,7 @@ use super::query::{ListParams, PAGE_ROWS};
 use crate::app::AppState;
 use crate::auth::{Human, RequireAdmin};
 use crate::error::{AppError, AppResult};
+use crate::feedback::notify::Summary;
 use crate::feedback::{excerpt, NewReport, MAX_BODY_BYTES};
 use crate::repo::feedback::{self as repo, Filter, Order};
 use crate::web::extract::{Json, Query, RequestMeta};
@@ -86,11 +87,40 @@ async fn report(
                 .success(),
         )
         .await;
+    notify_admins(&state, &id, &who, &new, duplicates).await;
     Ok((
         StatusCode::CREATED,
         AxumJson(json!({ "id": id, "duplicates": duplicates })),
     )
         .into_response())
+}
+
+/// Tells linked admins (in the background; a failure is only logged).
+async fn notify_admins(state: &AppState, id: &str, who: &Human, new: &NewReport, duplicates: i64) {
+    if !state.telegram.enabled() {
+        return;
+    }
+    let chats = match state.db.run(|c| repo::admin_chats(c)).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = ?e, "could not read the admins' telegram chats");
+            return;
+        }
+    };
+    let link = format!(
+        "{}/admin/feedback/{id}",
+        state.config.public_url.clone().unwrap_or_default()
+    );
+    state.telegram.notify(
+        chats,
+        Summary {
+            id: id.to_string(),
+            reporter: who.user.email.clone(),
+            first_line: crate::feedback::first_line(&new.message, 200),
+            duplicates,
+            link,
+        },
+    );
 }
 
 /// A person's own reports, newest first, with their status.

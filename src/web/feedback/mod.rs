@@ -5,11 +5,15 @@ pub mod actions;
 pub mod api;
 pub mod page;
 pub mod query;
+pub mod telegram;
 
 use axum::Router;
 
 use crate::app::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().merge(api::router()).merge(page::router())
+    Router::new()
+        .merge(api::router())
+        .merge(page::router())
+        .merge(telegram::router())
 }
