@@ -24,7 +24,16 @@ fn excerpt(tool: &str, command: &str, error: &str) -> String {
 }
 
 /// (message, excerpt error or none, status, tags, resolution, age in hours)
-const REPORTS: [(&str, Option<&str>, &str, &[&str], Option<&str>, i64); 12] = [
+type DemoReport = (
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    &'static [&'static str],
+    Option<&'static str>,
+    i64,
+);
+
+const REPORTS: [DemoReport; 12] = [
     (
         "The query tool fails on the orders table",
         Some("Error: relation \"orders\" does not exist"),

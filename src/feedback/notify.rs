@@ -269,8 +269,10 @@ impl Telegram {
         let v: serde_json::Value = self.client.get(&url).send().await?.json().await?;
         Ok(v["result"]
             .as_array()
-            .into_iter()
-            .flatten()
+            .map(|a| a.as_slice())
+            .unwrap_or(&[])
+            .iter()
+            .rev()
             .filter(|u| {
                 u["message"]["text"]
                     .as_str()
@@ -281,7 +283,7 @@ impl Telegram {
                 serde_json::Value::String(s) => Some(s.clone()),
                 _ => None,
             })
-            .last())
+            .next())
     }
 }
 
