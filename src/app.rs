@@ -34,6 +34,8 @@ pub struct AppState {
     pub ingest_lock: Arc<tokio::sync::Mutex<()>>,
     /// The usage API's event queue and its one writer.
     pub usage: Arc<crate::usage_api::Intake>,
+    /// Telegram notifications of new feedback (disabled without a bot token).
+    pub telegram: Arc<crate::feedback::notify::Telegram>,
 }
 
 impl AppState {
@@ -57,6 +59,7 @@ impl AppState {
             config.usage_queue_capacity,
             metrics.clone(),
         ));
+        let telegram = Arc::new(crate::feedback::notify::Telegram::from_config(&config));
         let state = AppState {
             usage,
             db,
@@ -69,6 +72,7 @@ impl AppState {
             shutdown: CancellationToken::new(),
             prices: Arc::new(prices),
             ingest_lock: Arc::new(tokio::sync::Mutex::new(())),
+            telegram,
         };
         state.bootstrap_admin()?;
         Ok(state)

@@ -33,6 +33,8 @@ pub struct Config {
     pub query_timeout_secs: u64,
     pub telegram_bot_token: Option<String>,
     pub telegram_api_base: Option<String>,
+    /// The server's address as people reach it (links in Telegram messages).
+    pub public_url: Option<String>,
     pub posthog_api_key: Option<String>,
     pub posthog_host: Option<String>,
     pub log_format: LogFormat,
@@ -283,6 +285,9 @@ impl Config {
             query_timeout_secs,
             telegram_bot_token: env.get("TELEGRAM_BOT_TOKEN"),
             telegram_api_base: env.get("TELEGRAM_API_BASE"),
+            public_url: env
+                .get("GLASSBOX_PUBLIC_URL")
+                .map(|u| u.trim_end_matches('/').to_string()),
             posthog_api_key: env.get("POSTHOG_API_KEY"),
             posthog_host: env.get("POSTHOG_HOST"),
             log_format,

@@ -11,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod export;
+pub mod feedback;
 pub mod ingest;
 pub mod isotime;
 pub mod logging;

@@ -291,6 +291,7 @@ pub fn demo(
     let audit_rows = 60_000;
     make_audit(&conn, &ids, audit_rows, 30)?;
     make_sync_history(&conn, 30)?;
+    let reports = crate::feedback::demo::seed(&conn, &ids, chrono::Utc::now().naive_utc())?;
     crate::repo::audit::rollup::rebuild(&mut conn, chrono::Utc::now().naive_utc())?;
     let people: Vec<String> = PEOPLE
         .iter()
@@ -317,7 +318,7 @@ pub fn demo(
         },
     )?;
     Ok(format!(
-        "{} users, {audit_rows} audit rows over 30 days, sync runs, {} transcripts ({:.0} MB, {} tool events, {} findings)",
+        "{} users, {audit_rows} audit rows over 30 days, sync runs, {reports} feedback reports, {} transcripts ({:.0} MB, {} tool events, {} findings)",
         ids.len(),
         corpus.files,
         corpus.bytes as f64 / 1e6,

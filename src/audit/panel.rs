@@ -26,6 +26,31 @@ pub struct PanelView {
     pub timestamp: String,
     pub json: String,
     pub diff: Option<Vec<Change>>,
+    /// The page of the thing the row is about (a feedback report), if any.
+    pub related: Option<Related>,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct Related {
+    pub href: String,
+    pub label: &'static str,
+}
+
+/// The page a row links to: a `feedback.*` row on `feedback:<id>` opens the
+/// report (ids are UUIDs; anything else gets no link).
+pub fn related(action: &str, resource: Option<&str>) -> Option<Related> {
+    let id = resource?.strip_prefix("feedback:")?;
+    let safe = !id.is_empty()
+        && id.len() <= 64
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    (action.starts_with("feedback.") && safe).then(|| Related {
+        href: format!("/admin/feedback/{id}"),
+        label: if action == "feedback.report" {
+            "Open the report"
+        } else {
+            "Open the report it changed"
+        },
+    })
 }
 
 /// The row as the side panel shows it: SQL literals masked, long strings
@@ -48,6 +73,7 @@ pub fn panel_view(row: &AuditRow) -> PanelView {
         timestamp: isotime::format(&row.timestamp),
         json: serde_json::to_string_pretty(&v).unwrap_or_default(),
         diff,
+        related: related(&row.action, row.resource.as_deref()),
     }
 }
 
@@ -213,6 +239,17 @@ pub fn diff(before: &Value, after: &Value) -> Vec<Change> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_feedback_row_links_to_its_report_and_others_do_not() {
+        assert_eq!(
+            related("feedback.report", Some("feedback:0190-ab")).map(|r| r.href),
+            Some("/admin/feedback/0190-ab".to_string())
+        );
+        assert_eq!(related("table.read", Some("feedback:0190-ab")), None);
+        assert_eq!(related("feedback.report", Some("feedback:../x")), None);
+        assert_eq!(related("feedback.report", None), None);
+    }
 
     #[test]
     fn sql_string_and_number_literals_are_masked() {

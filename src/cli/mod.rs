@@ -5,6 +5,7 @@ mod admin;
 mod offline;
 mod push;
 pub mod remote;
+mod report;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -83,6 +84,9 @@ enum Cmd {
     /// ~/.config/glassbox/config.toml).
     #[command(subcommand)]
     Admin(admin::AdminCmd),
+    /// Report a problem to the admins with the end of the current session
+    /// (shows exactly what will be sent and asks first).
+    Report(report::ReportArgs),
     /// Manage users offline (while no server holds the database).
     #[command(subcommand)]
     User(UserCmd),
@@ -148,6 +152,9 @@ pub fn main() -> ExitCode {
     // Over HTTP: no local configuration, its own exit codes.
     if let Cmd::Admin(cmd) = cli.cmd {
         return admin::run(cmd);
+    }
+    if let Cmd::Report(args) = cli.cmd {
+        return report::run(args);
     }
     let config = match &cli.cmd {
         Cmd::Demo { .. } | Cmd::Synth { .. } => Config::from_lookup(generated_env),
@@ -215,7 +222,9 @@ pub fn main() -> ExitCode {
             claude_dir,
             dry_run,
         } => push::run(claude_dir, dry_run),
-        Cmd::Admin(_) => unreachable!("handled before the configuration is read"),
+        Cmd::Admin(_) | Cmd::Report(_) => {
+            unreachable!("handled before the configuration is read")
+        }
         Cmd::User(cmd) => offline::user(config, cmd),
         Cmd::Token(cmd) => offline::token(config, cmd),
     };

@@ -3,6 +3,7 @@
 
 pub mod app_events;
 pub mod audit;
+pub mod feedback;
 pub mod query_source;
 pub mod sessions;
 pub mod sql;

@@ -35,8 +35,8 @@ async fn render(
 ) -> AppResult<Html<String>> {
     let list = tokens::list(state, Some(who.id().to_string())).await?;
     let base = super::base_ctx(session, Some(&who.user), "me").await?;
-    let ctx =
-        context! { tokens => ser(&list), created => ser(&created), title => "My account", ..base };
+    let ctx = context! { tokens => ser(&list), created => ser(&created), title => "My account",
+    telegram => state.telegram.enabled() && who.is_admin(), ..base };
     state
         .templates
         .page_or_block(htmx, "me.html", "tokens", ctx)

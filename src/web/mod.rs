@@ -5,6 +5,7 @@ pub mod assets;
 pub mod audit;
 pub mod auth;
 pub mod extract;
+pub mod feedback;
 pub mod kit;
 pub mod me;
 pub mod middleware;
@@ -55,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .merge(users::router())
         .merge(audit::router())
         .merge(usage_api::router())
+        .merge(feedback::router())
         .merge(pages::router())
         .merge(ops::router())
         .merge(uploads::router())

@@ -29,7 +29,6 @@ pub fn router() -> Router<AppState> {
             get(|uri: Uri| async move { moved(&uri, "/admin/telemetry", "") }),
         )
         .route("/admin/telemetry", get(section))
-        .route("/admin/feedback", get(section))
 }
 
 /// A 308 to an old address's new home that keeps the query string of a

@@ -241,7 +241,9 @@ fn demo_fills_its_dir_with_users_audit_rows_and_ingested_transcripts() {
         "{listening}"
     );
     assert!(
-        summary.contains("60000 audit rows") && summary.contains("transcripts"),
+        summary.contains("60000 audit rows")
+            && summary.contains("12 feedback reports")
+            && summary.contains("transcripts"),
         "{summary}"
     );
     assert!(

@@ -5,6 +5,8 @@ mod activity_page;
 mod ask;
 mod auth;
 mod cli;
+mod feedback;
+mod feedback_telegram;
 mod hardening;
 mod helpers;
 mod ingest;
