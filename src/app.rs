@@ -34,6 +34,8 @@ pub struct AppState {
     pub ingest_lock: Arc<tokio::sync::Mutex<()>>,
     /// Telegram notifications of new feedback (disabled without a bot token).
     pub telegram: Arc<crate::feedback::notify::Telegram>,
+    /// The usage API's event queue and its one writer.
+    pub usage: Arc<crate::usage_api::Intake>,
 }
 
 impl AppState {
@@ -53,12 +55,18 @@ impl AppState {
             crate::auth::load_or_create_secret(config.jwt_secret.as_deref(), &config.data_dir)?;
         let prices = crate::ingest::pricing::Prices::load(config.prices_file.as_deref())?;
         let telegram = Arc::new(crate::feedback::notify::Telegram::from_config(&config));
+        let metrics = Arc::new(Metrics::default());
+        let usage = Arc::new(crate::usage_api::Intake::new(
+            config.usage_queue_capacity,
+            metrics.clone(),
+        ));
         let state = AppState {
+            usage,
             db,
             config: Arc::new(config),
             templates: Templates::new(),
             auth: Arc::new(AuthState::new(secret)),
-            metrics: Arc::new(Metrics::default()),
+            metrics,
             audit_state: Arc::new(AuditState::default()),
             tracker: TaskTracker::new(),
             shutdown: CancellationToken::new(),
@@ -133,6 +141,7 @@ pub async fn serve(state: AppState, listener: TcpListener, ready: &str) -> anyho
     });
     let scheduler = crate::scheduler::start(state.clone()).await?;
     let flusher = spawn_last_used_flusher(state.clone());
+    start_usage_writer(&state);
     let router = crate::web::router(state.clone());
     println!("{ready}");
     let token = state.shutdown.clone();
@@ -146,6 +155,7 @@ pub async fn serve(state: AppState, listener: TcpListener, ready: &str) -> anyho
     tracing::info!("HTTP stopped; stopping the scheduler and waiting for running jobs");
     scheduler.stop().await;
     flusher.abort();
+    state.usage.shutdown().await;
     state.tracker.close();
     if tokio::time::timeout(Duration::from_secs(60), state.tracker.wait())
         .await
@@ -170,6 +180,8 @@ pub async fn serve_on_loopback(
     let url = format!("http://{}", listener.local_addr()?);
     let router = crate::web::router(state.clone());
     let stop = state.shutdown.clone();
+    start_usage_writer(state);
+    let usage = state.usage.clone();
     let task = tokio::spawn(async move {
         let served = axum::serve(
             listener,
@@ -180,8 +192,16 @@ pub async fn serve_on_loopback(
         if let Err(e) = served {
             tracing::error!(error = ?e, "loopback server failed");
         }
+        usage.shutdown().await;
     });
     Ok((url, task))
+}
+
+/// The usage intake's writer, and its PostHog forwarder when configured.
+fn start_usage_writer(state: &AppState) {
+    let forwarder =
+        crate::usage_api::posthog::Forwarder::from_config(&state.config, state.metrics.clone());
+    state.usage.start(state.db.clone(), forwarder);
 }
 
 /// `last_used_at` is buffered in memory and written every 30 s (SPEC §1).

@@ -38,6 +38,12 @@ pub struct Config {
     pub posthog_api_key: Option<String>,
     pub posthog_host: Option<String>,
     pub log_format: LogFormat,
+    /// Usage events the intake queue holds before answering 503 (USAGE_QUEUE_CAPACITY).
+    pub usage_queue_capacity: usize,
+    /// The usage summaries' default window in days (USAGE_RETENTION_DAYS).
+    pub usage_retention_days: u32,
+    /// `app_events` older than this are pruned daily; 0 keeps them (APP_EVENTS_RETENTION_DAYS).
+    pub app_events_retention_days: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,7 +237,24 @@ impl Config {
                 ))
             }
         };
+        let usage_queue_capacity: usize =
+            env.parse("USAGE_QUEUE_CAPACITY", 50_000, "a whole number of events")?;
+        if usage_queue_capacity == 0 {
+            return Err(bad("USAGE_QUEUE_CAPACITY", "must be at least 1"));
+        }
+        let usage_retention_days: u32 =
+            env.parse("USAGE_RETENTION_DAYS", 30, "a whole number of days")?;
+        if !(1..=365).contains(&usage_retention_days) {
+            return Err(bad("USAGE_RETENTION_DAYS", "must be between 1 and 365"));
+        }
         Ok(Config {
+            usage_queue_capacity,
+            usage_retention_days,
+            app_events_retention_days: env.parse(
+                "APP_EVENTS_RETENTION_DAYS",
+                0,
+                "a whole number of days",
+            )?,
             data_dir,
             bind,
             session_data_dir,
@@ -352,6 +375,9 @@ mod tests {
             ("GLASSBOX_LOG_FORMAT", "xml"),
             ("GLASSBOX_JWT_SECRET", "short"),
             ("AUDIT_RETENTION_DAYS", "-1"),
+            ("USAGE_QUEUE_CAPACITY", "0"),
+            ("USAGE_RETENTION_DAYS", "400"),
+            ("APP_EVENTS_RETENTION_DAYS", "soon"),
             ("GLASSBOX_QUERY_TIMEOUT_SECS", "0"),
         ] {
             let err = cfg(&[(var, value)]).unwrap_err();

@@ -20,10 +20,13 @@ pub mod model;
 pub mod processors;
 pub mod repo;
 pub mod scheduler;
+pub mod sessions;
 pub mod sqlguard;
 pub mod synth;
 pub mod synth_transcripts;
+pub mod synth_usage;
 pub mod templates;
+pub mod usage_api;
 pub mod web;
 
 pub use app::AppState;

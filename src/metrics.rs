@@ -30,6 +30,43 @@ pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), u64>>,
     latency: Mutex<BTreeMap<(String, String), Histogram>>,
     counters: Mutex<BTreeMap<CounterKey, u64>>,
+    gauges: Mutex<BTreeMap<String, f64>>,
+    histograms: Mutex<BTreeMap<String, Histogram>>,
+}
+
+impl Histogram {
+    fn observe(&mut self, secs: f64) {
+        for (i, le) in BUCKETS.iter().enumerate() {
+            if secs <= *le {
+                self.counts[i] += 1;
+            }
+        }
+        self.sum += secs;
+        self.count += 1;
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (i, le) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {}",
+                self.counts[i]
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
+            self.count
+        );
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let _ = writeln!(out, "{name}_sum{braces} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{braces} {}", self.count);
+    }
 }
 
 impl Metrics {
@@ -42,16 +79,9 @@ impl Metrics {
             .or_default() += 1;
         let secs = elapsed.as_secs_f64();
         let mut lat = self.latency.lock().expect("metrics lock");
-        let h = lat
-            .entry((method.to_string(), route.to_string()))
-            .or_default();
-        for (i, le) in BUCKETS.iter().enumerate() {
-            if secs <= *le {
-                h.counts[i] += 1;
-            }
-        }
-        h.sum += secs;
-        h.count += 1;
+        lat.entry((method.to_string(), route.to_string()))
+            .or_default()
+            .observe(secs);
     }
 
     /// Adds `by` to a named counter with labels, e.g. `usage_events_total{event_type}`.
@@ -69,6 +99,24 @@ impl Metrics {
             .expect("metrics lock")
             .entry(key)
             .or_default() += by;
+    }
+
+    /// Sets a gauge, e.g. `usage_queue_depth`.
+    pub fn set_gauge(&self, name: &str, value: f64) {
+        self.gauges
+            .lock()
+            .expect("metrics lock")
+            .insert(name.to_string(), value);
+    }
+
+    /// Adds a duration to a named histogram, e.g. `usage_writer_batch_seconds`.
+    pub fn observe(&self, name: &str, elapsed: Duration) {
+        self.histograms
+            .lock()
+            .expect("metrics lock")
+            .entry(name.to_string())
+            .or_default()
+            .observe(elapsed.as_secs_f64());
     }
 
     pub fn render(&self) -> String {
@@ -91,28 +139,7 @@ impl Metrics {
         out.push_str("# TYPE glassbox_http_request_duration_seconds histogram\n");
         for ((method, route), h) in self.latency.lock().expect("metrics lock").iter() {
             let labels = format!("method=\"{}\",route=\"{}\"", esc(method), esc(route));
-            for (i, le) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "glassbox_http_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {}",
-                    h.counts[i]
-                );
-            }
-            let _ = writeln!(
-                out,
-                "glassbox_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(
-                out,
-                "glassbox_http_request_duration_seconds_sum{{{labels}}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "glassbox_http_request_duration_seconds_count{{{labels}}} {}",
-                h.count
-            );
+            h.render(&mut out, "glassbox_http_request_duration_seconds", &labels);
         }
         let counters = self.counters.lock().expect("metrics lock");
         let mut last_name = "";
@@ -130,6 +157,14 @@ impl Metrics {
             } else {
                 let _ = writeln!(out, "{name}{{{}}} {n}", labels.join(","));
             }
+        }
+        drop(counters);
+        for (name, v) in self.gauges.lock().expect("metrics lock").iter() {
+            let _ = writeln!(out, "# TYPE {name} gauge\n{name} {v}");
+        }
+        for (name, h) in self.histograms.lock().expect("metrics lock").iter() {
+            let _ = writeln!(out, "# TYPE {name} histogram");
+            h.render(&mut out, name, "");
         }
         out
     }
@@ -159,5 +194,12 @@ mod tests {
         assert!(text.contains("le=\"0.05\"} 2"));
         assert!(text.contains("le=\"+Inf\"} 2"));
         assert!(text.contains("usage_events_total{event_type=\"login\"} 2"));
+        m.set_gauge("usage_queue_depth", 3.0);
+        m.observe("usage_writer_batch_seconds", Duration::from_millis(2));
+        let text = m.render();
+        assert!(text.contains("# TYPE usage_queue_depth gauge\nusage_queue_depth 3\n"));
+        assert!(text.contains("usage_writer_batch_seconds_bucket{le=\"0.001\"} 0"));
+        assert!(text.contains("usage_writer_batch_seconds_bucket{le=\"0.0025\"} 1"));
+        assert!(text.contains("usage_writer_batch_seconds_count 1"));
     }
 }

@@ -159,7 +159,7 @@ pub async fn prune_usage(state: &AppState, dry_run: bool) -> anyhow::Result<serd
     }))
 }
 
-/// The daily job: usage and audit retention, one `maintenance.prune` row.
+/// The daily job: usage, audit and app event retention, one `maintenance.prune` row.
 pub async fn daily_prune(state: AppState) {
     let started = Instant::now();
     let usage = prune_usage(&state, false).await;
@@ -168,13 +168,26 @@ pub async fn daily_prune(state: AppState) {
         None => Ok(0),
         Some(h) => state.db.run(move |c| crate::repo::audit::prune(c, h)).await,
     };
+    let app_days = state.config.app_events_retention_days;
+    let app = match horizon(app_days) {
+        None => Ok(0),
+        Some(h) => {
+            state
+                .db
+                .run(move |c| crate::repo::app_events::prune(c, h))
+                .await
+        }
+    };
     let e = AuditEvent::new("maintenance.prune").duration_ms(started.elapsed().as_millis() as i64);
-    let e = match (usage, audit) {
-        (Ok(u), Ok(a)) => e
-            .params(json!({"usage": u, "audit_deleted": a, "audit_retention_days": audit_days}))
+    let e = match (usage, audit, app) {
+        (Ok(u), Ok(a), Ok(p)) => e
+            .params(
+                json!({"usage": u, "audit_deleted": a, "audit_retention_days": audit_days,
+                           "app_events_deleted": p, "app_events_retention_days": app_days}),
+            )
             .success(),
-        (u, a) => {
-            let msg = format!("{:?} {:?}", u.err(), a.err());
+        (u, a, p) => {
+            let msg = format!("{:?} {:?} {:?}", u.err(), a.err(), p.err());
             e.params(json!({})).error("prune", &msg)
         }
     };

@@ -342,6 +342,77 @@ pub fn scale(db: &Db, audit_rows: u64, days: u32) -> anyhow::Result<String> {
     ))
 }
 
+/// `n` usage API events (`app_events`) over the last `days` days in time
+/// order, as the writer would have stored them, from the users already in
+/// the database; set-based SQL, so tens of millions take seconds.
+pub fn app_events(db: &Db, n: u64, days: u32) -> anyhow::Result<String> {
+    anyhow::ensure!(days >= 1, "--days: must be at least 1");
+    if n == 0 {
+        return Ok(String::new());
+    }
+    let conn = db.connect()?;
+    let ids: Vec<String> = conn
+        .prepare("SELECT id FROM users ORDER BY id")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    anyhow::ensure!(!ids.is_empty(), "app events need users to belong to");
+    // A literal list: a list column joined to every row would be copied per row.
+    let users_list = format!(
+        "[{}]",
+        ids.iter()
+            .map(|u| format!("'{}'", u.replace('\'', "''")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let step_us = (days as u64 * 86_400_000_000 / n).max(1);
+    // (event type, weight) of a platform where most activity is NL→SQL.
+    let types = [
+        ("sql_generation", 35),
+        ("sql_execution", 33),
+        ("dashboard_publish", 4),
+        ("spreadsheet_formula", 10),
+        ("ui.page_view", 15),
+        ("policy.hit", 3),
+    ];
+    let weighted: Vec<String> = types
+        .iter()
+        .flat_map(|(t, w)| std::iter::repeat_n(format!("'{t}'"), *w))
+        .collect();
+    let sql = format!(
+        "INSERT INTO app_events
+         WITH base AS (
+           SELECT i,
+                  (now()::TIMESTAMP - INTERVAL {days} DAY) + to_microseconds(CAST(i * {step_us} AS BIGINT)) AS ts,
+                  [{types}][1 + (hash(i, 't') % {n_types})::INTEGER] AS event_type,
+                  {users_list}[1 + (hash(i, 'u') % {n_users})::INTEGER] AS user_id
+           FROM range({n}) r(i)
+         )
+         SELECT format('{{:08x}}-{{:04x}}-7{{:03x}}-{{:04x}}-{{:012x}}',
+                       (epoch_ms(ts) // 65536)::BIGINT, (epoch_ms(ts) % 65536)::BIGINT,
+                       (i % 4096)::BIGINT, (32768 + (i // 4096) % 16384)::BIGINT,
+                       (hash(i, 'id') % 281474976710656)::BIGINT),
+                user_id,
+                event_type,
+                CASE event_type
+                  WHEN 'sql_generation' THEN json_object('question', 'question ' || (hash(i, 'q') % 5000)::VARCHAR)
+                  WHEN 'sql_execution' THEN json_object('rows', (hash(i, 'n') % 10000)::VARCHAR)
+                  WHEN 'dashboard_publish' THEN json_object('dashboard_id', 'dash-' || (hash(i, 'd') % 200)::VARCHAR,
+                                                            'adapter', ['metabase', 'superset', 'looker'][1 + (hash(i, 'a') % 3)::INTEGER])
+                  WHEN 'spreadsheet_formula' THEN json_object('project_id', 'p-' || (hash(i, 'p') % 50)::VARCHAR)
+                  ELSE json_object() END::VARCHAR,
+                ['sql-service', 'dashboards', 'spreadsheets', 'web'][1 + (hash(i, 's') % 4)::INTEGER],
+                ts
+         FROM base",
+        types = weighted.join(", "),
+        n_types = weighted.len(),
+        n_users = ids.len(),
+    );
+    conn.execute_batch(&sql)?;
+    crate::repo::app_events::rebuild_daily(&conn)?;
+    conn.execute_batch("CHECKPOINT")?;
+    Ok(format!("{n} app events over {days} days"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -419,5 +490,33 @@ mod tests {
         std::fs::write(ours.join("glassbox.duckdb"), "old").unwrap();
         prepare_dir(&ours, DirKind::Synth).unwrap();
         assert!(!ours.join("glassbox.duckdb").exists());
+    }
+
+    #[test]
+    fn generated_app_events_are_valid_time_ordered_and_belong_to_users() {
+        let db = Db::open_in_memory().unwrap();
+        let conn = db.connect().unwrap();
+        make_users(&conn, 3).unwrap();
+        app_events(&db, 2_000, 30).unwrap();
+        let (n, orphans, bad_types, disorder): (i64, i64, i64, i64) = conn
+            .query_row(
+                "SELECT count(*),
+                        count(*) FILTER (WHERE user_id NOT IN (SELECT id FROM users)),
+                        count(*) FILTER (WHERE NOT regexp_full_match(event_type, '[a-z0-9_.:-]{1,64}')),
+                        (SELECT count(*) FROM (SELECT created_at < lag(created_at) OVER (ORDER BY id) AS back FROM app_events) WHERE back)
+                 FROM app_events",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!((n, orphans, bad_types, disorder), (2_000, 0, 0, 0));
+        let rows: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM app_events WHERE event_type = 'sql_execution' AND TRY_CAST(json_extract_string(metadata, '$.rows') AS BIGINT) IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(rows > 0);
     }
 }

@@ -48,6 +48,15 @@ enum Cmd {
         /// Audit rows to generate, spread over the last `--days` days.
         #[arg(long, default_value_t = 0)]
         audit_rows: u64,
+        /// Usage API events (`app_events`) to generate over the same days.
+        #[arg(long, default_value_t = 0)]
+        app_events: u64,
+        /// Telemetry tool events (with responses, summaries and rollups).
+        #[arg(long, default_value_t = 0)]
+        usage_events: u64,
+        /// Sessions the usage events belong to (0: one per ~150 events).
+        #[arg(long, default_value_t = 0)]
+        sessions: u64,
         #[arg(long, default_value_t = 30)]
         days: u32,
     },
@@ -182,12 +191,21 @@ pub fn main() -> ExitCode {
         Cmd::Synth {
             data_dir,
             audit_rows,
+            app_events,
+            usage_events,
+            sessions,
             days,
         } => {
             let data_dir = data_dir.unwrap_or_else(|| config.data_dir.clone());
             config.session_data_dir = data_dir.join("user_sessions");
             config.data_dir = data_dir;
-            synth(config, audit_rows, days)
+            synth(
+                config,
+                audit_rows,
+                app_events,
+                (usage_events, sessions),
+                days,
+            )
         }
         Cmd::Ingest {
             data_dir,
@@ -292,12 +310,27 @@ fn demo(config: Config) -> anyhow::Result<()> {
     run_server(config, Some(banner))
 }
 
-fn synth(config: Config, audit_rows: u64, days: u32) -> anyhow::Result<()> {
+fn synth(
+    config: Config,
+    audit_rows: u64,
+    app_events: u64,
+    usage: (u64, u64),
+    days: u32,
+) -> anyhow::Result<()> {
     ensure_free(&config)?;
     crate::synth::prepare_dir(&config.data_dir, crate::synth::DirKind::Synth)?;
     let state = AppState::open(config)?;
     let started = std::time::Instant::now();
     let summary = crate::synth::scale(&state.db, audit_rows, days)?;
-    println!("{summary} in {:.1} s", started.elapsed().as_secs_f64());
+    let usage = crate::synth_usage::scale(&state.db, usage.0, usage.1, days)?;
+    println!(
+        "{summary}{usage} in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    if app_events > 0 {
+        let started = std::time::Instant::now();
+        let summary = crate::synth::app_events(&state.db, app_events, days)?;
+        println!("{summary} in {:.1} s", started.elapsed().as_secs_f64());
+    }
     Ok(())
 }

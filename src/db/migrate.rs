@@ -22,6 +22,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "audit_rollups",
         include_str!("../../migrations/0004_audit_rollups.sql"),
     ),
+    (
+        5,
+        "app_events_daily",
+        include_str!("../../migrations/0005_app_events_daily.sql"),
+    ),
 ];
 
 /// The newest schema version this binary knows.

@@ -357,3 +357,25 @@ fn the_function_allowlist_is_sorted_lower_case_and_has_no_readers() {
         );
     }
 }
+
+#[test]
+fn deep_nesting_and_huge_text_are_refused_without_exhausting_the_stack() {
+    let deep = format!("SELECT {}1{}", "(".repeat(5000), ")".repeat(5000));
+    assert!(check(&deep, TELEMETRY).is_err());
+    let subqueries = format!(
+        "SELECT * FROM {}usage_events{}",
+        "(SELECT * FROM ".repeat(2000),
+        ")".repeat(2000)
+    );
+    assert!(check(&subqueries, TELEMETRY).is_err());
+    let huge = format!("SELECT 1 AS a{}", " ".repeat(MAX_SQL_CHARS));
+    assert!(
+        check(&huge, TELEMETRY).is_ok(),
+        "trailing blanks are trimmed"
+    );
+    let huge = format!("SELECT '{}' AS a", "x".repeat(MAX_SQL_CHARS));
+    assert!(check(&huge, TELEMETRY)
+        .unwrap_err()
+        .0
+        .contains("longer than"));
+}

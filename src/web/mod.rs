@@ -13,8 +13,12 @@ pub mod ops;
 pub mod pages;
 pub mod processing;
 pub mod query_api;
+pub mod sessions;
+pub mod telemetry;
 pub mod tokens;
 pub mod uploads;
+pub mod usage_api;
+pub mod usage_export;
 pub mod users;
 
 use axum::extract::DefaultBodyLimit;
@@ -52,12 +56,15 @@ pub fn router(state: AppState) -> Router {
         .merge(users::router())
         .merge(audit::router())
         .merge(feedback::router())
+        .merge(usage_api::router())
         .merge(pages::router())
         .merge(ops::router())
         .merge(uploads::router())
         .merge(processing::router())
+        .merge(sessions::router())
         .merge(query_api::router())
         .merge(ask::router())
+        .merge(telemetry::router())
         .merge(assets::router())
         .fallback(|| async { AppError::not_found("Not Found: no page or API at this address") })
         // Innermost first: CSRF needs the principal, which needs the session.

@@ -39,6 +39,9 @@ async fn healthz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    state
+        .metrics
+        .set_gauge("usage_queue_depth", state.usage.depth() as f64);
     (
         [(
             header::CONTENT_TYPE,

@@ -29,7 +29,6 @@ pub fn router() -> Router<AppState> {
             get(|uri: Uri| async move { moved(&uri, "/admin/telemetry", "") }),
         )
         .route("/admin/telemetry", get(section))
-        .route("/admin/sessions", get(section))
 }
 
 /// A 308 to an old address's new home that keeps the query string of a
@@ -73,11 +72,8 @@ async fn section(
     admin: RequireAdmin,
     uri: Uri,
 ) -> AppResult<Html<String>> {
-    let (nav, title) = match uri.path() {
-        "/admin/telemetry" => ("telemetry", "Telemetry"),
-        "/admin/sessions" => ("sessions", "Sessions"),
-        _ => ("feedback", "Feedback"),
-    };
+    let _ = uri;
+    let (nav, title) = ("telemetry", "Telemetry");
     let base = super::base_ctx(&session, Some(&admin.user), nav).await?;
     state
         .templates

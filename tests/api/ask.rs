@@ -346,3 +346,44 @@ async fn the_model_comes_from_usage_ask_model() {
     assert_eq!(ask(&admin, "good: x").await.status(), StatusCode::OK);
     assert_eq!(seen.lock().unwrap()[0].1["model"], "claude-test-model");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn glassbox_admin_ask_prints_sql_rationale_and_rows_or_the_rejection() {
+    let (app, _seen, _admin) = app_with_stub().await;
+    let token = app.token_for(crate::helpers::ADMIN_EMAIL).await;
+    let home = tempfile::tempdir().unwrap();
+    let env = [
+        ("GLASSBOX_URL", app.url.as_str()),
+        ("GLASSBOX_TOKEN", token.as_str()),
+    ];
+    let (code, out, err) =
+        crate::cli::admin_async(home.path(), &env, &["ask", "good: which tools?"]).await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains(GOOD_SQL), "{out}");
+    assert!(out.contains("Counts tool calls per tool."), "{out}");
+    assert!(
+        out.contains("tool_name  n") && out.contains("Bash       3"),
+        "{out}"
+    );
+    assert!(out.contains("2 rows"), "{out}");
+    let (code, out, _) =
+        crate::cli::admin_async(home.path(), &env, &["ask", "--json", "good: which tools?"]).await;
+    assert_eq!(code, Some(0));
+    let body: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(body["row_count"], 2);
+    let (code, out, err) =
+        crate::cli::admin_async(home.path(), &env, &["ask", "hostile-audit: all of it"]).await;
+    assert_eq!(code, Some(1));
+    assert!(out.contains("SELECT * FROM audit_log"), "{out}");
+    assert!(
+        err.contains("[rejected]") && err.contains("audit_log"),
+        "{err}"
+    );
+    let (code, _, err) =
+        crate::cli::admin_async(home.path(), &env, &["ask", "overloaded: now"]).await;
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("[err] server error on ask") && err.contains("unavailable"),
+        "{err}"
+    );
+}

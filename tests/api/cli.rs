@@ -373,7 +373,7 @@ fn admin(home: &std::path::Path, vars: &[(&str, &str)], args: &[&str]) -> std::p
     c.output().unwrap()
 }
 
-async fn admin_async(
+pub(crate) async fn admin_async(
     home: &std::path::Path,
     vars: &[(&str, &str)],
     args: &[&str],
@@ -530,4 +530,167 @@ async fn admin_commands_read_the_config_file_and_say_what_went_wrong_in_one_line
     .await;
     assert_eq!(code, Some(1));
     assert!(err.starts_with("[err] authentication required"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_telemetry_summarises_exports_reprocesses_and_prunes_over_http() {
+    use glassbox::auth::Role;
+    let app = crate::helpers::TestApp::spawn().await;
+    let analyst = app.create_user("ann@example.com", Role::Analyst).await;
+    let people = vec![(analyst.id.clone(), analyst.email.clone())];
+    app.state
+        .db
+        .run(move |c| {
+            glassbox::synth_usage::make_usage(c, &people, 900, 6, 5)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let token = app.token_for(crate::helpers::ADMIN_EMAIL).await;
+    let home = tempfile::tempdir().unwrap();
+    let env = [
+        ("GLASSBOX_URL", app.url.as_str()),
+        ("GLASSBOX_TOKEN", token.as_str()),
+    ];
+
+    let (code, out, err) = admin_async(home.path(), &env, &["telemetry", "summary"]).await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("TOOL") && out.contains("Bash"), "{out}");
+    assert!(out.contains("glm-4.6") && out.contains("no price"), "{out}");
+    let (_, out, _) = admin_async(
+        home.path(),
+        &env,
+        &["telemetry", "summary", "--window", "all", "--json"],
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["query_telemetry"]["total_scan_bytes"], 0);
+
+    let file = home.path().join("events.csv");
+    let (code, _, err) = admin_async(
+        home.path(),
+        &env,
+        &["telemetry", "export", "--out", file.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{err}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(text.lines().count(), 901, "header and every event");
+    let (code, out, _) = admin_async(
+        home.path(),
+        &env,
+        &[
+            "telemetry",
+            "export",
+            "--format",
+            "json",
+            "--source",
+            "curated",
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(0));
+    let curated = app
+        .query_i64("SELECT count(*) FROM usage_events WHERE source = 'curated'")
+        .await;
+    assert_eq!(out.lines().count() as i64, curated);
+    let (code, _, err) = admin_async(
+        home.path(),
+        &env,
+        &["telemetry", "export", "--source", "marketplace"],
+    )
+    .await;
+    assert_eq!(code, Some(1));
+    assert!(err.contains("source"), "{err}");
+
+    let (code, out, err) =
+        admin_async(home.path(), &env, &["telemetry", "reprocess", "--dry-run"]).await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("Would delete") && out.contains("900"), "{out}");
+    let (code, out, _) = admin_async(home.path(), &env, &["telemetry", "prune"]).await;
+    assert_eq!(code, Some(0));
+    assert!(out.contains("Skipped"), "{out}");
+    assert_eq!(
+        app.query_i64("SELECT count(*) FROM usage_events").await,
+        900
+    );
+}
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_sessions_lists_shows_downloads_and_counts_over_http() {
+    let app = crate::helpers::TestApp::spawn().await;
+    crate::sessions::copy_fixtures(&app, "fixture.user", &[]);
+    crate::sessions::ingest(&app).await;
+    let token = app.token_for(crate::helpers::ADMIN_EMAIL).await;
+    let home = tempfile::tempdir().unwrap();
+    let env = [
+        ("GLASSBOX_URL", app.url.as_str()),
+        ("GLASSBOX_TOKEN", token.as_str()),
+    ];
+    let window = ["--since", "365d", "--anchor", "started"];
+    let args: Vec<&str> = ["sessions", "list"]
+        .iter()
+        .copied()
+        .chain(window)
+        .chain(["--sort", "tool_errors:desc"])
+        .collect();
+    let (code, out, err) = admin_async(home.path(), &env, &args).await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.starts_with("STARTED") && out.contains("fixture.user/"),
+        "{out}"
+    );
+    let args: Vec<&str> = ["sessions", "kpis"]
+        .iter()
+        .copied()
+        .chain(window)
+        .chain(["--json"])
+        .collect();
+    let (code, out, err) = admin_async(home.path(), &env, &args).await;
+    assert_eq!(code, Some(0), "{err}");
+    let kpis: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let listed = app
+        .query_i64("SELECT count(*) FROM usage_session_summary WHERE started_at IS NOT NULL")
+        .await;
+    assert_eq!(kpis["sessions_total"], listed);
+    let (code, out, err) = admin_async(
+        home.path(),
+        &env,
+        &["sessions", "show", "fixture.user", "tool_error.jsonl"],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("✗"), "an error result is shown: {out}");
+    let target = home.path().join("copy.jsonl");
+    let (code, _, err) = admin_async(
+        home.path(),
+        &env,
+        &[
+            "sessions",
+            "download",
+            "fixture.user",
+            "tool_error.jsonl",
+            "-o",
+            target.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        std::fs::read(&target).unwrap(),
+        std::fs::read(
+            app.state
+                .config
+                .session_data_dir
+                .join("fixture.user/tool_error.jsonl")
+        )
+        .unwrap()
+    );
+    let (code, _, err) = admin_async(
+        home.path(),
+        &env,
+        &["sessions", "show", "fixture.user", "nope.jsonl"],
+    )
+    .await;
+    assert_eq!(code, Some(1));
+    assert!(err.starts_with("[err] sessions show:"), "{err}");
 }

@@ -255,7 +255,7 @@ async fn an_admin_assigns_tags_resolves_and_reopens_and_each_step_is_audited() {
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();
     assert!(html.contains("Export hangs"));
-    assert!(html.contains("turn-error") && html.contains("timed out after 600 s"));
+    assert!(html.contains("is-error") && html.contains("timed out after 600 s"));
     let doc = scraper::Html::parse_document(&html);
     let link = scraper::Selector::parse("#session-link").unwrap();
     assert_eq!(

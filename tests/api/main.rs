@@ -14,5 +14,8 @@ mod manifest_check;
 mod ops;
 mod query;
 mod routes;
+mod sessions;
 mod sessions_in;
+mod telemetry;
+mod usage_api;
 mod users;

@@ -71,7 +71,7 @@ struct TimelineArgs {
 }
 
 /// `30m`, `1h`, `7d` or plain minutes → minutes (anything else: exit 2).
-fn minutes(s: &str) -> Result<i64, String> {
+pub(super) fn minutes(s: &str) -> Result<i64, String> {
     let s = s.trim();
     let (num, unit) = match s.char_indices().last() {
         Some((i, c)) if c.is_ascii_alphabetic() => (&s[..i], c.to_ascii_lowercase()),

@@ -51,6 +51,52 @@ impl Client {
         path: &str,
         query: &[(&str, String)],
     ) -> Result<Value, Failure> {
+        let resp = self.send(ctx, reqwest::Method::GET, path, query).await?;
+        resp.json::<Value>().await.map_err(|e| {
+            Failure::Failed(format!(
+                "[err] {ctx}: the server's answer is not JSON ({e})"
+            ))
+        })
+    }
+
+    /// `METHOD path?query` → the successful response, body unread (an
+    /// export streams it); anything else → a failure in Agnes's wording.
+    pub(crate) async fn send(
+        &self,
+        ctx: &str,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<reqwest::Response, Failure> {
+        self.send_body(ctx, method, path, query, None).await
+    }
+
+    /// `POST path` with a JSON body → the JSON answer (Ask).
+    pub(crate) async fn post_json(
+        &self,
+        ctx: &str,
+        path: &str,
+        body: &Value,
+    ) -> Result<Value, Failure> {
+        let resp = self
+            .send_body(ctx, reqwest::Method::POST, path, &[], Some(body))
+            .await?;
+        resp.json::<Value>().await.map_err(|e| {
+            Failure::Failed(format!(
+                "[err] {ctx}: the server's answer is not JSON ({e})"
+            ))
+        })
+    }
+
+    /// [`Client::send`] with an optional JSON body.
+    pub(crate) async fn send_body(
+        &self,
+        ctx: &str,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<reqwest::Response, Failure> {
         let mut url = self.remote.url(path);
         let mut qs = form_urlencoded::Serializer::new(String::new());
         for (k, v) in query.iter().filter(|(_, v)| !v.is_empty()) {
@@ -61,10 +107,11 @@ impl Client {
             url.push('?');
             url.push_str(&qs);
         }
-        let resp = self
-            .remote
-            .client
-            .get(&url)
+        let mut req = self.remote.client.request(method, &url);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req
             .bearer_auth(&self.remote.token)
             .send()
             .await
@@ -82,11 +129,7 @@ impl Client {
             )));
         }
         if status.is_success() {
-            return resp.json::<Value>().await.map_err(|e| {
-                Failure::Failed(format!(
-                    "[err] {ctx}: the server's answer is not JSON ({e})"
-                ))
-            });
+            return Ok(resp);
         }
         let detail = remote::detail(resp).await;
         Err(Failure::Failed(match status.as_u16() {
@@ -95,6 +138,54 @@ impl Client {
             500.. => format!("[err] server error on {ctx}: {}", one_line(&detail)),
             _ => format!("[err] {ctx}: {}", one_line(&detail)),
         }))
+    }
+}
+
+impl Client {
+    /// `GET path` → its body written to `out` as it arrives; the bytes
+    /// written. Failures as [`Client::get`]'s.
+    pub(crate) async fn download(
+        &self,
+        ctx: &str,
+        path: &str,
+        out: &std::path::Path,
+    ) -> Result<u64, Failure> {
+        use tokio::io::AsyncWriteExt;
+        let mut resp = self
+            .remote
+            .client
+            .get(self.remote.url(path))
+            .bearer_auth(&self.remote.token)
+            .send()
+            .await
+            .map_err(|e| {
+                Failure::Failed(format!(
+                    "[err] cannot reach {} ({}): is GLASSBOX_URL right and the server running?",
+                    self.remote.base,
+                    root_cause(&e)
+                ))
+            })?;
+        let status = resp.status();
+        if status.is_redirection() {
+            return Err(Failure::Usage(format!("[err] server moved ({status})")));
+        }
+        if !status.is_success() {
+            let detail = remote::detail(resp).await;
+            return Err(Failure::Failed(match status.as_u16() {
+                401 => "[err] authentication required — create a token on your /me page and set GLASSBOX_TOKEN".to_string(),
+                403 => format!("[err] admin only — {}", one_line(&detail)),
+                _ => format!("[err] {ctx}: {}", one_line(&detail)),
+            }));
+        }
+        let failed = |e: &dyn std::fmt::Display| Failure::Failed(format!("[err] {ctx}: {e}"));
+        let mut file = tokio::fs::File::create(out).await.map_err(|e| failed(&e))?;
+        let mut n = 0u64;
+        while let Some(chunk) = resp.chunk().await.map_err(|e| failed(&e))? {
+            file.write_all(&chunk).await.map_err(|e| failed(&e))?;
+            n += chunk.len() as u64;
+        }
+        file.flush().await.map_err(|e| failed(&e))?;
+        Ok(n)
     }
 }
 

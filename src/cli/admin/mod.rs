@@ -11,8 +11,11 @@
 //! and match arm below.
 
 mod activity;
+mod ask;
 mod client;
+mod sessions;
 mod table;
+mod telemetry;
 
 use std::process::ExitCode;
 
@@ -24,6 +27,14 @@ use client::{Client, Failure};
 pub(crate) enum AdminCmd {
     /// The Audit log: recent rows (default), `health` or `sync`.
     Activity(activity::ActivityArgs),
+    /// Ask a question about telemetry in plain language (the model writes SQL).
+    Ask(ask::AskArgs),
+    /// Telemetry: `summary`, `export`, `reprocess` or `prune`.
+    #[command(subcommand)]
+    Telemetry(telemetry::TelemetryCmd),
+    /// Sessions: `list`, `show`, `download`, `kpis`.
+    #[command(subcommand)]
+    Sessions(sessions::SessionsCmd),
 }
 
 pub(crate) fn run(cmd: AdminCmd) -> ExitCode {
@@ -35,6 +46,9 @@ pub(crate) fn run(cmd: AdminCmd) -> ExitCode {
         rt.block_on(async {
             match cmd {
                 AdminCmd::Activity(args) => activity::run(&client, args).await,
+                AdminCmd::Ask(args) => ask::run(&client, args).await,
+                AdminCmd::Telemetry(cmd) => telemetry::run(&client, cmd).await,
+                AdminCmd::Sessions(cmd) => sessions::run(&client, cmd).await,
             }
         })
     });

@@ -183,3 +183,26 @@ fn values_become_json_of_the_natural_kind() {
         ]
     );
 }
+
+#[test]
+fn literals_printed_back_read_the_same_in_duckdb() {
+    // A backslash escapes nothing in either parser, so a quote cannot be
+    // smuggled out of a literal; E'' strings do not parse and are refused.
+    let db = Db::open_in_memory().unwrap();
+    let conn = db.connect().unwrap();
+    let r = ask(
+        &conn,
+        r#"SELECT 'a\' AS a, 'b' AS b, $$c'd$$ AS c, 1 AS "e""f""#,
+    )
+    .unwrap();
+    assert_eq!(r.columns, ["a", "b", "c", "e\"f"]);
+    assert_eq!(
+        r.rows[0],
+        vec![json!("a\\"), json!("b"), json!("c'd"), json!(1)]
+    );
+    assert!(sqlguard::check(
+        r"SELECT E'x\' AS a, (SELECT 1 FROM users) --'",
+        TELEMETRY_RELATIONS
+    )
+    .is_err());
+}

@@ -1,0 +1,194 @@
+//! Usage API figures (run by `make bench` on a `glassbox synth --app-events N`
+//! data dir): intake events/s and request p50/p99 under a loopback load of
+//! single events and of batches, the writer keeping up, and the summary's
+//! p50/p95 over 30 days.
+//!
+//! Usage: bench_usage DATA_DIR [ITERATIONS] [INTAKE_EVENTS] [CLIENTS]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use glassbox::{AppState, Config};
+use serde_json::{json, Value};
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// `clients` concurrent loops posting `requests` bodies in all to `path`;
+/// returns each request's time in ms (sorted) and the wall time.
+async fn load(
+    http: &reqwest::Client,
+    url: String,
+    token: &str,
+    body: Value,
+    requests: usize,
+    clients: usize,
+) -> anyhow::Result<(Vec<f64>, Duration)> {
+    let body = Arc::new(serde_json::to_vec(&body)?);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let (http, url, token, body) = (http.clone(), url.clone(), token.to_string(), body.clone());
+        let mine = requests / clients + usize::from(c < requests % clients);
+        tasks.push(tokio::spawn(async move {
+            let mut times = Vec::with_capacity(mine);
+            for _ in 0..mine {
+                let t = Instant::now();
+                let resp = http
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .header("content-type", "application/json")
+                    .body(body.as_ref().clone())
+                    .send()
+                    .await?;
+                let status = resp.status();
+                let _ = resp.bytes().await?;
+                anyhow::ensure!(status.as_u16() == 202, "{url}: {status}");
+                times.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            Ok::<_, anyhow::Error>(times)
+        }));
+    }
+    let mut all = Vec::with_capacity(requests);
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    let wall = started.elapsed();
+    all.sort_by(|a, b| a.total_cmp(b));
+    Ok((all, wall))
+}
+
+async fn drained(state: &AppState) -> Duration {
+    let t = Instant::now();
+    while state.usage.depth() > 0 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    t.elapsed()
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let dir = args.get(1).ok_or_else(|| {
+        anyhow::anyhow!("usage: bench_usage DATA_DIR [ITERATIONS] [INTAKE_EVENTS] [CLIENTS]")
+    })?;
+    let n: usize = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(60);
+    let events: usize = args
+        .get(3)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(100_000);
+    let clients: usize = args.get(4).map(|s| s.parse()).transpose()?.unwrap_or(16);
+    let mut config = Config::from_env().map_err(|e| anyhow::anyhow!("{e}"))?;
+    config.data_dir = dir.into();
+    config.session_data_dir = config.data_dir.join("user_sessions");
+    let state = AppState::open(config)?;
+    let (base, _server) = glassbox::app::serve_on_loopback(&state).await?;
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(format!("{base}/auth/token"))
+        .json(&json!({"email": glassbox::synth::DEMO_ADMIN_EMAIL, "password": glassbox::synth::DEMO_PASSWORD}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = token["access_token"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("no token: {token}"))?
+        .to_string();
+    let stored: i64 = state
+        .db
+        .run(|c| glassbox::repo::app_events::count(c))
+        .await?;
+
+    // Summary over the stored events, before intake adds any.
+    let mut times = Vec::with_capacity(n);
+    for i in 0..n + 2 {
+        let t = Instant::now();
+        let resp = http
+            .get(format!("{base}/api/v1/usage/summary?days=30"))
+            .bearer_auth(&token)
+            .send()
+            .await?;
+        anyhow::ensure!(resp.status().is_success(), "summary: {}", resp.status());
+        let _ = resp.bytes().await?;
+        if i >= 2 {
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    println!(
+        "usage summary, 30 days over {stored} app_events: p50 {:.1} ms, p95 {:.1} ms (target p95 < 50 ms)",
+        pct(&times, 0.5),
+        pct(&times, 0.95)
+    );
+
+    let one = json!({"event_type": "sql_execution", "metadata": {"rows": "42", "table": "orders"}, "source": "bench"});
+    let (t, wall) = load(
+        &http,
+        format!("{base}/api/v1/usage/events"),
+        &token,
+        one.clone(),
+        events,
+        clients,
+    )
+    .await?;
+    let drain = drained(&state).await;
+    println!(
+        "intake, single events, {clients} clients: {:.0} events/s, p50 {:.2} ms, p99 {:.2} ms (targets >= 20000/s, p99 < 5 ms); writer caught up {:.0} ms after the last answer",
+        events as f64 / wall.as_secs_f64(),
+        pct(&t, 0.5),
+        pct(&t, 0.99),
+        drain.as_secs_f64() * 1000.0
+    );
+
+    let per = 100;
+    let batch = json!({"events": vec![one; per]});
+    let requests = (events / per).max(1);
+    let (t, wall) = load(
+        &http,
+        format!("{base}/api/v1/usage/events/batch"),
+        &token,
+        batch,
+        requests,
+        clients,
+    )
+    .await?;
+    let drain = drained(&state).await;
+    println!(
+        "intake, batches of {per}, {clients} clients: {:.0} events/s, request p50 {:.2} ms, p99 {:.2} ms; writer caught up {:.0} ms after the last answer",
+        (requests * per) as f64 / wall.as_secs_f64(),
+        pct(&t, 0.5),
+        pct(&t, 0.99),
+        drain.as_secs_f64() * 1000.0
+    );
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    if let Some(line) = metrics
+        .lines()
+        .find(|l| l.starts_with("usage_writer_batch_seconds_count"))
+    {
+        let batches: f64 = line
+            .rsplit(' ')
+            .next()
+            .unwrap_or("0")
+            .parse()
+            .unwrap_or(0.0);
+        let written = (events + requests * per) as f64;
+        println!(
+            "writer: {batches:.0} batches for {written:.0} events ({:.0} events per batch on average)",
+            written / batches.max(1.0)
+        );
+    }
+    state.shutdown.cancel();
+    Ok(())
+}

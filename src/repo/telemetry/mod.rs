@@ -1,0 +1,671 @@
+//! Reads of the Telemetry page and its APIs (SPEC §5, §11; reference §1.3):
+//! KPIs with the previous window, facets, group-by buckets, raw events and the
+//! summary, over `usage_events`, with tokens and cost from `usage_tokens_daily`
+//! (day-aligned windows) or the counted rows of `usage_responses`.
+//!
+//! One [`TelemetryFilter`] builds every condition, so the KPI total, the sum
+//! of any group-by's buckets (a NULL bucket included) and the export's row
+//! count are the same number for the same filter.
+
+use chrono::{NaiveDateTime, NaiveTime};
+use duckdb::types::Value as DbValue;
+use duckdb::{params_from_iter, Connection};
+use serde::Serialize;
+
+use crate::repo::sql::{time_range, Where};
+
+mod summary;
+
+pub use summary::*;
+
+fn text(s: &str) -> DbValue {
+    DbValue::Text(s.to_string())
+}
+
+/// Whose rows an analyst may see (SPEC §1): rows whose `user_id` is theirs,
+/// or, for rows derived from transcripts, whose `username` is their email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub user_id: String,
+    pub email: String,
+}
+
+/// Every filter of the Telemetry page and APIs. `None` means "not filtered".
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TelemetryFilter {
+    pub since: Option<NaiveDateTime>,
+    pub until: Option<NaiveDateTime>,
+    pub username: Option<String>,
+    pub tool_name: Option<String>,
+    /// curated | flea | builtin (validated by the caller).
+    pub source: Option<String>,
+    pub event_type: Option<String>,
+    pub only_errors: bool,
+    /// Case-insensitive substring of tool, skill, subagent type or command name.
+    pub q: Option<String>,
+    pub model: Option<String>,
+    pub session_id: Option<String>,
+    /// Set for `/me`: only this person's rows.
+    pub scope: Option<Scope>,
+}
+
+/// The sources a tool event can have (Agnes's export accepts exactly these).
+pub const SOURCES: [&str; 3] = ["curated", "flea", "builtin"];
+pub const EVENT_TYPES: [&str; 4] = ["tool_use", "subagent", "mcp_call", "slash_command"];
+
+impl TelemetryFilter {
+    /// Every condition over `usage_events`.
+    pub fn where_clause(&self) -> Where {
+        let mut w = time_range("occurred_at", self.since, self.until);
+        w.extend(self.dims_where());
+        w
+    }
+
+    /// The conditions other than the window, over `usage_events`.
+    pub fn dims_where(&self) -> Where {
+        let mut w = Where::default();
+        if let Some(s) = &self.scope {
+            w.and(
+                "(user_id = ? OR username = ?)",
+                [text(&s.user_id), text(&s.email)],
+            );
+        }
+        for (col, v) in [
+            ("username", &self.username),
+            ("tool_name", &self.tool_name),
+            ("source", &self.source),
+            ("event_type", &self.event_type),
+            ("model", &self.model),
+            ("session_id", &self.session_id),
+        ] {
+            if let Some(v) = v {
+                w.and(format!("{col} = ?"), [text(v)]);
+            }
+        }
+        if self.only_errors {
+            w.and("is_error", []);
+        }
+        if let Some(q) = &self.q {
+            let q = q.to_lowercase();
+            w.and(
+                "(contains(lower(tool_name), ?) OR contains(lower(skill_name), ?)
+                  OR contains(lower(subagent_type), ?) OR contains(lower(command_name), ?))",
+                [text(&q), text(&q), text(&q), text(&q)],
+            );
+        }
+        w
+    }
+
+    /// Tokens and cost honour the window, user, model and session only
+    /// (SPEC §11): they belong to API responses, not to tool events.
+    fn token_source(&self) -> (String, Where) {
+        let day_aligned = |t: &NaiveDateTime| t.time() == NaiveTime::MIN;
+        let rollup_ok = self.session_id.is_none()
+            && self.since.as_ref().is_none_or(day_aligned)
+            && self.until.as_ref().is_none_or(day_aligned);
+        let mut w = Where::default();
+        if rollup_ok {
+            if let Some(s) = self.since {
+                w.and("day >= ?", [DbValue::Date32(days(s))]);
+            }
+            if let Some(u) = self.until {
+                w.and("day < ?", [DbValue::Date32(days(u))]);
+            }
+            if let Some(s) = &self.scope {
+                // The rollup keeps only the username, which is the email
+                // for transcript rows (SPEC §3).
+                w.and("username = ?", [text(&s.email)]);
+            }
+        } else {
+            w = time_range("first_ts", self.since, self.until);
+            w.and("counted", []);
+            if let Some(s) = &self.scope {
+                w.and(
+                    "(user_id = ? OR username = ?)",
+                    [text(&s.user_id), text(&s.email)],
+                );
+            }
+            if let Some(v) = &self.session_id {
+                w.and(
+                    "session_file IN (SELECT session_file FROM usage_session_summary WHERE session_id = ?)",
+                    [text(v)],
+                );
+            }
+        }
+        if let Some(v) = &self.username {
+            w.and("username = ?", [text(v)]);
+        }
+        if let Some(v) = &self.model {
+            w.and("model = ?", [text(v)]);
+        }
+        let table = if rollup_ok {
+            "usage_tokens_daily"
+        } else {
+            "usage_responses"
+        };
+        (table.to_string(), w)
+    }
+
+    /// The same filter over the window of the same length just before.
+    pub fn previous(&self, now: NaiveDateTime) -> Option<TelemetryFilter> {
+        let since = self.since?;
+        let until = self.until.unwrap_or(now);
+        let len = until - since;
+        Some(TelemetryFilter {
+            since: Some(since - len),
+            until: Some(since),
+            ..self.clone()
+        })
+    }
+}
+
+fn days(t: NaiveDateTime) -> i32 {
+    (t.date() - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days() as i32
+}
+
+pub fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+fn ratio(n: i64, d: i64) -> f64 {
+    if d == 0 {
+        0.0
+    } else {
+        round4(n as f64 / d as f64)
+    }
+}
+
+/// Token counts and cost of API responses.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Tokens {
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cache_creation_tokens: i64,
+    pub cache_read_tokens: i64,
+    pub total_tokens: i64,
+    pub cost_usd: f64,
+}
+
+/// The KPI figures of one window (Agnes's keys, then tokens and cost).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Kpis {
+    pub events_total: i64,
+    pub distinct_users: i64,
+    pub distinct_tools: i64,
+    pub errors: i64,
+    pub error_rate: f64,
+    #[serde(flatten)]
+    pub tokens: Tokens,
+}
+
+pub fn kpis(conn: &Connection, f: &TelemetryFilter) -> anyhow::Result<Kpis> {
+    let w = f.where_clause();
+    let (events, users, tools, errors): (i64, i64, i64, i64) = conn.query_row(
+        &format!(
+            "SELECT count(*), count(DISTINCT username), count(DISTINCT tool_name),
+                    count(*) FILTER (WHERE is_error)
+             FROM usage_events WHERE {}",
+            w.sql()
+        ),
+        params_from_iter(w.args().iter()),
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
+    Ok(Kpis {
+        events_total: events,
+        distinct_users: users,
+        distinct_tools: tools,
+        errors,
+        error_rate: ratio(errors, events),
+        tokens: tokens(conn, f)?,
+    })
+}
+
+/// Tokens and cost of the filter's window, user, model and session.
+pub fn tokens(conn: &Connection, f: &TelemetryFilter) -> anyhow::Result<Tokens> {
+    let (table, w) = f.token_source();
+    let (i, o, cc, cr, cost): (i64, i64, i64, i64, f64) = conn.query_row(
+        &format!(
+            "SELECT coalesce(sum(input_tokens), 0)::BIGINT, coalesce(sum(output_tokens), 0)::BIGINT,
+                    coalesce(sum(cache_creation_tokens), 0)::BIGINT, coalesce(sum(cache_read_tokens), 0)::BIGINT,
+                    coalesce(sum(cost_usd), 0)::DOUBLE
+             FROM {table} WHERE {}",
+            w.sql()
+        ),
+        params_from_iter(w.args().iter()),
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+    )?;
+    Ok(Tokens {
+        input_tokens: i,
+        output_tokens: o,
+        cache_creation_tokens: cc,
+        cache_read_tokens: cr,
+        total_tokens: i + o + cc + cr,
+        cost_usd: (cost * 1e6).round() / 1e6,
+    })
+}
+
+/// The KPIs of the filter and of the window of the same length before it.
+pub fn kpis_with_previous(
+    conn: &Connection,
+    f: &TelemetryFilter,
+    now: NaiveDateTime,
+) -> anyhow::Result<(Kpis, Option<Kpis>)> {
+    let current = kpis(conn, f)?;
+    let previous = match f.previous(now) {
+        Some(p) => Some(kpis(conn, &p)?),
+        None => None,
+    };
+    Ok((current, previous))
+}
+
+/// One facet value and its events.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FacetValue {
+    pub value: String,
+    pub count: i64,
+}
+
+/// Facet lists (Agnes's four, then models).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Facets {
+    pub users: Vec<FacetValue>,
+    pub tools: Vec<FacetValue>,
+    pub sources: Vec<FacetValue>,
+    pub event_types: Vec<FacetValue>,
+    pub models: Vec<FacetValue>,
+}
+
+/// Facet limits (reference §1.3; models like sources).
+pub const FACET_LIMITS: [(&str, usize); 5] = [
+    ("username", 50),
+    ("tool_name", 50),
+    ("source", 20),
+    ("event_type", 20),
+    ("model", 20),
+];
+
+/// The values of each facet column in the filter's window (one GROUPING SETS
+/// scan), most events first; NULL values are left out (nothing to select).
+pub fn facets(conn: &Connection, f: &TelemetryFilter) -> anyhow::Result<Facets> {
+    let w = f.where_clause();
+    let cols: Vec<&str> = FACET_LIMITS.iter().map(|(c, _)| *c).collect();
+    let sets = cols
+        .iter()
+        .map(|c| format!("({c})"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // GROUPING(col) = 0 marks the set grouped by col.
+    let which = cols
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("WHEN GROUPING({c}) = 0 THEN {i}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let coalesced = cols
+        .iter()
+        .map(|c| format!("{c}::VARCHAR"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT CASE {which} END AS facet, coalesce({coalesced}) AS value, count(*) AS n
+         FROM usage_events WHERE {}
+         GROUP BY GROUPING SETS ({sets})
+         HAVING value IS NOT NULL
+         ORDER BY facet, n DESC, value",
+        w.sql()
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(w.args().iter()), |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })?;
+    let mut lists: Vec<Vec<FacetValue>> = vec![Vec::new(); cols.len()];
+    for row in rows {
+        let (i, value, count) = row?;
+        let i = i as usize;
+        if let Some(list) = lists.get_mut(i) {
+            if list.len() < FACET_LIMITS[i].1 {
+                list.push(FacetValue { value, count });
+            }
+        }
+    }
+    let mut it = lists.into_iter();
+    let mut next = || it.next().unwrap_or_default();
+    Ok(Facets {
+        users: next(),
+        tools: next(),
+        sources: next(),
+        event_types: next(),
+        models: next(),
+    })
+}
+
+/// What `query` groups by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    Day,
+    Username,
+    ToolName,
+    Source,
+    RefId,
+    Model,
+    SessionId,
+}
+
+impl GroupBy {
+    pub const ALL: [GroupBy; 7] = [
+        GroupBy::Day,
+        GroupBy::Username,
+        GroupBy::ToolName,
+        GroupBy::Source,
+        GroupBy::RefId,
+        GroupBy::Model,
+        GroupBy::SessionId,
+    ];
+    pub const NAMES: [&'static str; 7] = [
+        "day",
+        "username",
+        "tool_name",
+        "source",
+        "ref_id",
+        "model",
+        "session_id",
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    pub fn parse(s: &str) -> Option<GroupBy> {
+        Self::NAMES
+            .iter()
+            .position(|n| *n == s)
+            .map(|i| Self::ALL[i])
+    }
+
+    fn expr(self) -> &'static str {
+        match self {
+            // Grouped as a DATE (cheap) and written as YYYY-MM-DD after.
+            GroupBy::Day => "CAST(occurred_at AS DATE)",
+            GroupBy::Username => "username",
+            GroupBy::ToolName => "tool_name",
+            GroupBy::Source => "source",
+            GroupBy::RefId => "ref_id",
+            GroupBy::Model => "model",
+            GroupBy::SessionId => "session_id",
+        }
+    }
+}
+
+/// Sort keys of the grouped query.
+pub const BUCKET_SORTS: [&str; 5] = [
+    "bucket",
+    "invocations",
+    "distinct_users",
+    "distinct_sessions",
+    "errors",
+];
+
+/// Sortable columns of raw events.
+pub const EVENT_SORTS: [&str; 8] = [
+    "occurred_at",
+    "username",
+    "tool_name",
+    "event_type",
+    "source",
+    "model",
+    "session_id",
+    "is_error",
+];
+
+/// A validated `col:dir` sort.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sort {
+    pub column: &'static str,
+    pub desc: bool,
+}
+
+impl Sort {
+    /// Parses `col`, `col:asc` or `col:desc` against `allowed`.
+    pub fn parse(s: &str, allowed: &[&'static str]) -> Option<Sort> {
+        let (col, dir) = match s.split_once(':') {
+            Some((c, d)) => (c, d),
+            None => (s, "desc"),
+        };
+        let column = allowed.iter().find(|c| **c == col)?;
+        let desc = match dir {
+            "desc" => true,
+            "asc" => false,
+            _ => return None,
+        };
+        Some(Sort { column, desc })
+    }
+
+    fn dir(&self) -> &'static str {
+        if self.desc {
+            "DESC"
+        } else {
+            "ASC"
+        }
+    }
+}
+
+/// One bucket; `bucket` is `None` for the NULL bucket.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Bucket {
+    pub bucket: Option<String>,
+    pub invocations: i64,
+    pub distinct_users: i64,
+    pub distinct_sessions: i64,
+    pub errors: i64,
+}
+
+/// A page of buckets and how many there are.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Buckets {
+    pub rows: Vec<Bucket>,
+    /// Distinct buckets, the NULL bucket included.
+    pub total: i64,
+}
+
+pub fn group_by(
+    conn: &Connection,
+    f: &TelemetryFilter,
+    by: GroupBy,
+    sort: &Sort,
+    limit: i64,
+    offset: i64,
+) -> anyhow::Result<Buckets> {
+    let w = f.where_clause();
+    // Ties (and the NULL bucket, last) in bucket order, so pages are stable.
+    let sql = format!(
+        "WITH b AS (
+           SELECT {expr} AS bucket, count(*) AS invocations, count(DISTINCT username) AS distinct_users,
+                  count(DISTINCT session_id) AS distinct_sessions, count(*) FILTER (WHERE is_error) AS errors
+           FROM usage_events WHERE {cond} GROUP BY 1)
+         SELECT CAST(bucket AS VARCHAR), invocations, distinct_users, distinct_sessions, errors, count(*) OVER () AS total
+         FROM b ORDER BY {col} {dir} NULLS LAST, bucket ASC NULLS LAST
+         LIMIT {limit} OFFSET {offset}",
+        expr = by.expr(),
+        cond = w.sql(),
+        col = sort.column,
+        dir = sort.dir(),
+        limit = limit.max(0),
+        offset = offset.max(0),
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let mut total = None;
+    let rows = stmt
+        .query_map(params_from_iter(w.args().iter()), |r| {
+            Ok((
+                Bucket {
+                    bucket: r.get(0)?,
+                    invocations: r.get(1)?,
+                    distinct_users: r.get(2)?,
+                    distinct_sessions: r.get(3)?,
+                    errors: r.get(4)?,
+                },
+                r.get::<_, i64>(5)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let rows = rows
+        .into_iter()
+        .map(|(b, t)| {
+            total = Some(t);
+            b
+        })
+        .collect();
+    let total = match total {
+        Some(t) => t,
+        None => conn.query_row(
+            &format!(
+                "SELECT count(DISTINCT {expr}) + (count(*) FILTER (WHERE {expr} IS NULL) > 0)::BIGINT
+                 FROM usage_events WHERE {cond}",
+                expr = by.expr(),
+                cond = w.sql()
+            ),
+            params_from_iter(w.args().iter()),
+            |r| r.get(0),
+        )?,
+    };
+    Ok(Buckets { rows, total })
+}
+
+/// One raw event (Agnes's columns).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    pub id: String,
+    #[serde(serialize_with = "crate::isotime::ser")]
+    pub occurred_at: NaiveDateTime,
+    pub username: String,
+    pub source: String,
+    pub ref_id: Option<String>,
+    pub event_type: String,
+    pub tool_name: Option<String>,
+    pub skill_name: Option<String>,
+    pub subagent_type: Option<String>,
+    pub command_name: Option<String>,
+    pub is_error: bool,
+    pub session_id: String,
+    pub model: Option<String>,
+}
+
+/// A page of raw events, sorted, with the filter's event count.
+pub fn events(
+    conn: &Connection,
+    f: &TelemetryFilter,
+    sort: &Sort,
+    limit: i64,
+    offset: i64,
+) -> anyhow::Result<Vec<Event>> {
+    let w = f.where_clause();
+    let sql = format!(
+        "SELECT id, occurred_at, username, source, ref_id, event_type, tool_name, skill_name,
+                subagent_type, command_name, coalesce(is_error, false), session_id, model
+         FROM usage_events WHERE {cond}
+         ORDER BY {col} {dir} NULLS LAST, occurred_at DESC, id
+         LIMIT {limit} OFFSET {offset}",
+        cond = w.sql(),
+        col = sort.column,
+        dir = sort.dir(),
+        limit = limit.max(0),
+        offset = offset.max(0),
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt
+        .query_map(params_from_iter(w.args().iter()), |r| {
+            Ok(Event {
+                id: r.get(0)?,
+                occurred_at: r.get(1)?,
+                username: r.get(2)?,
+                source: r.get(3)?,
+                ref_id: r.get(4)?,
+                event_type: r.get(5)?,
+                tool_name: r.get(6)?,
+                skill_name: r.get(7)?,
+                subagent_type: r.get(8)?,
+                command_name: r.get(9)?,
+                is_error: r.get(10)?,
+                session_id: r.get(11)?,
+                model: r.get(12)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// The export's columns: every `usage_events` column in table order.
+fn export_columns(conn: &Connection) -> anyhow::Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare(
+        "SELECT column_name, data_type FROM information_schema.columns
+         WHERE table_name = 'usage_events' AND table_schema = 'main' ORDER BY ordinal_position",
+    )?;
+    let cols = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(cols)
+}
+
+/// The export's statement: every `usage_events` row of the filter, oldest
+/// first (reference §1.3), values as text (times ISO 8601 UTC), as the
+/// Audit log's export; and its bound values.
+fn export_query(conn: &Connection, f: &TelemetryFilter) -> anyhow::Result<(String, Vec<DbValue>)> {
+    let select: Vec<String> = export_columns(conn)?
+        .iter()
+        .map(|(name, ty)| {
+            let q = format!("\"{}\"", name.replace('"', "\"\""));
+            if ty.starts_with("TIMESTAMP") {
+                format!("strftime({q}, '%Y-%m-%dT%H:%M:%S.%fZ') AS {q}")
+            } else {
+                format!("CAST({q} AS VARCHAR) AS {q}")
+            }
+        })
+        .collect();
+    let w = f.where_clause();
+    Ok((
+        format!(
+            "SELECT {} FROM usage_events WHERE {} ORDER BY occurred_at, id",
+            select.join(", "),
+            w.sql()
+        ),
+        w.args().to_vec(),
+    ))
+}
+
+/// Streams the filter's rows (see [`export_query`]) into `sink`; returns
+/// the rows handed over.
+pub fn export(
+    conn: &Connection,
+    f: &TelemetryFilter,
+    sink: &mut dyn crate::repo::sql::BatchSink,
+) -> anyhow::Result<u64> {
+    let (sql, args) = export_query(conn, f)?;
+    crate::repo::sql::stream_query(conn, &sql, &args, sink)
+}
+
+/// The events of the filter (what raw mode pages through).
+pub fn count(conn: &Connection, f: &TelemetryFilter) -> anyhow::Result<i64> {
+    let w = f.where_clause();
+    Ok(conn.query_row(
+        &format!("SELECT count(*) FROM usage_events WHERE {}", w.sql()),
+        params_from_iter(w.args().iter()),
+        |r| r.get(0),
+    )?)
+}
+
+/// Counts what [`export_query`] returns.
+pub fn export_count(conn: &Connection, f: &TelemetryFilter) -> anyhow::Result<i64> {
+    let (sql, args) = export_query(conn, f)?;
+    Ok(conn.query_row(
+        &format!("SELECT count(*) FROM ({sql})"),
+        params_from_iter(args.iter()),
+        |r| r.get(0),
+    )?)
+}
+
+#[cfg(test)]
+mod tests;

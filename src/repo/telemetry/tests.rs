@@ -1,0 +1,411 @@
+//! Invariants on one data set: the KPI total equals the sum of every
+//! group-by's buckets and the export's rows; tokens and cost equal
+//! `usage_tokens_daily` on day-aligned windows.
+
+use chrono::{Duration, NaiveDateTime, NaiveTime};
+use duckdb::Connection;
+
+use super::*;
+use crate::db::Db;
+
+fn now() -> NaiveDateTime {
+    chrono::Utc::now().naive_utc()
+}
+
+fn people() -> Vec<(String, String)> {
+    ["ann", "bob", "cy", "dee"]
+        .iter()
+        .map(|n| (format!("id-{n}"), format!("{n}@example.com")))
+        .collect()
+}
+
+/// Synthetic telemetry over 20 days plus rows with NULL model and a user
+/// known only by id (a row that is theirs by `user_id`, not by username).
+fn data() -> (Db, Connection) {
+    let db = Db::open_in_memory().unwrap();
+    let c = db.connect().unwrap();
+    crate::synth_usage::make_usage(&c, &people(), 12_000, 60, 20).unwrap();
+    c.execute_batch(
+        "INSERT INTO usage_events (id, session_id, session_file, username, event_type, tool_name,
+                                   is_error, source, occurred_at, processor_version, user_id)
+         VALUES ('x1', 's-x', 'dir/s-x.jsonl', 'legacy-dir', 'tool_use', 'Bash', true, 'builtin',
+                 now()::TIMESTAMP - INTERVAL 2 HOUR, 1, 'id-ann'),
+                ('x2', 's-x', 'dir/s-x.jsonl', 'legacy-dir', 'slash_command', NULL, false, 'builtin',
+                 now()::TIMESTAMP - INTERVAL 1 HOUR, 1, NULL);",
+    )
+    .unwrap();
+    (db, c)
+}
+
+fn filters() -> Vec<(&'static str, TelemetryFilter)> {
+    let week = Some(now() - Duration::days(7));
+    let base = TelemetryFilter {
+        since: week,
+        ..Default::default()
+    };
+    vec![
+        ("everything", TelemetryFilter::default()),
+        ("7 days", base.clone()),
+        (
+            "errors",
+            TelemetryFilter {
+                only_errors: true,
+                ..base.clone()
+            },
+        ),
+        (
+            "curated by bob",
+            TelemetryFilter {
+                source: Some("curated".into()),
+                username: Some("bob@example.com".into()),
+                ..base.clone()
+            },
+        ),
+        (
+            "q sql and a model",
+            TelemetryFilter {
+                q: Some("SQL".into()),
+                model: Some("claude-sonnet-4-5-20250929".into()),
+                since: None,
+                ..base.clone()
+            },
+        ),
+        (
+            "slash commands in a range",
+            TelemetryFilter {
+                event_type: Some("slash_command".into()),
+                since: Some(now() - Duration::days(15)),
+                until: Some(now() - Duration::days(3)),
+                ..base.clone()
+            },
+        ),
+        (
+            "ann's scope",
+            TelemetryFilter {
+                scope: Some(Scope {
+                    user_id: "id-ann".into(),
+                    email: "ann@example.com".into(),
+                }),
+                ..TelemetryFilter::default()
+            },
+        ),
+    ]
+}
+
+#[test]
+fn every_group_by_sums_to_the_kpi_total_and_the_export_rows() {
+    let (_db, c) = data();
+    for (name, f) in filters() {
+        let k = kpis(&c, &f).unwrap();
+        assert!(k.events_total > 0, "{name}: the filter selects something");
+        assert_eq!(
+            export_count(&c, &f).unwrap(),
+            k.events_total,
+            "{name}: export"
+        );
+        for by in GroupBy::ALL {
+            let sort = Sort::parse("invocations:desc", &BUCKET_SORTS).unwrap();
+            let all = group_by(&c, &f, by, &sort, 100_000, 0).unwrap();
+            let sum: i64 = all.rows.iter().map(|b| b.invocations).sum();
+            assert_eq!(sum, k.events_total, "{name}: group by {}", by.as_str());
+            assert_eq!(all.total, all.rows.len() as i64, "{name}: {}", by.as_str());
+            let errors: i64 = all.rows.iter().map(|b| b.errors).sum();
+            assert_eq!(errors, k.errors, "{name}: errors by {}", by.as_str());
+        }
+    }
+}
+
+#[test]
+fn null_values_get_their_own_bucket_sorted_last() {
+    let (_db, c) = data();
+    let f = TelemetryFilter::default();
+    let sort = Sort::parse("bucket:asc", &BUCKET_SORTS).unwrap();
+    for by in [GroupBy::ToolName, GroupBy::RefId, GroupBy::Model] {
+        let all = group_by(&c, &f, by, &sort, 100_000, 0).unwrap();
+        let last = all.rows.last().unwrap();
+        assert_eq!(last.bucket, None, "{}", by.as_str());
+        assert_eq!(
+            all.rows.iter().filter(|b| b.bucket.is_none()).count(),
+            1,
+            "{}",
+            by.as_str()
+        );
+    }
+}
+
+#[test]
+fn pages_of_buckets_partition_the_buckets_in_sort_order() {
+    let (_db, c) = data();
+    let f = TelemetryFilter::default();
+    for spec in [
+        "invocations:desc",
+        "bucket:asc",
+        "errors:asc",
+        "distinct_users:desc",
+    ] {
+        let sort = Sort::parse(spec, &BUCKET_SORTS).unwrap();
+        let all = group_by(&c, &f, GroupBy::SessionId, &sort, 100_000, 0).unwrap();
+        let mut paged = Vec::new();
+        let mut offset = 0;
+        loop {
+            let page = group_by(&c, &f, GroupBy::SessionId, &sort, 7, offset).unwrap();
+            assert_eq!(page.total, all.total, "{spec}");
+            if page.rows.is_empty() {
+                break;
+            }
+            offset += page.rows.len() as i64;
+            paged.extend(page.rows);
+        }
+        assert_eq!(paged, all.rows, "{spec}");
+    }
+    // Past the end: no rows, the total still known.
+    let sort = Sort::parse("invocations", &BUCKET_SORTS).unwrap();
+    let past = group_by(&c, &f, GroupBy::Model, &sort, 10, 1_000).unwrap();
+    assert!(past.rows.is_empty());
+    assert_eq!(past.total, 5, "four models and the NULL bucket");
+}
+
+#[test]
+fn tokens_on_a_day_aligned_window_equal_the_daily_rollup_and_the_responses() {
+    let (_db, c) = data();
+    let today = now().date().and_time(NaiveTime::MIN);
+    for (since, until, user, model) in [
+        (today - Duration::days(10), Some(today), None, None),
+        (
+            today - Duration::days(30),
+            None,
+            Some("cy@example.com"),
+            None,
+        ),
+        (
+            today - Duration::days(6),
+            Some(today - Duration::days(1)),
+            None,
+            Some("claude-opus-4-5-20251101"),
+        ),
+    ] {
+        let f = TelemetryFilter {
+            since: Some(since),
+            until,
+            username: user.map(String::from),
+            model: model.map(String::from),
+            // Tool filters do not touch tokens (SPEC §11).
+            tool_name: Some("Bash".into()),
+            only_errors: true,
+            ..Default::default()
+        };
+        let (table, _) = f.token_source();
+        assert_eq!(table, "usage_tokens_daily");
+        let got = tokens(&c, &f).unwrap();
+        let mut cond = format!("day >= DATE '{}'", since.date());
+        if let Some(u) = until {
+            cond += &format!(" AND day < DATE '{}'", u.date());
+        }
+        if let Some(u) = user {
+            cond += &format!(" AND username = '{u}'");
+        }
+        if let Some(m) = model {
+            cond += &format!(" AND model = '{m}'");
+        }
+        let (out, cost): (i64, f64) = c
+            .query_row(
+                &format!("SELECT coalesce(sum(output_tokens), 0)::BIGINT, coalesce(sum(cost_usd), 0) FROM usage_tokens_daily WHERE {cond}"),
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert!(out > 0);
+        assert_eq!(got.output_tokens, out);
+        assert!(
+            (got.cost_usd - cost).abs() < 1e-5,
+            "{} vs {cost}",
+            got.cost_usd
+        );
+        // Per model, the same source sums to the same figures.
+        let by_model = tokens_by_model(&c, &f, &|m| m != "glm-4.6").unwrap();
+        assert_eq!(by_model.iter().map(|m| m.output_tokens).sum::<i64>(), out);
+    }
+    // Off a day boundary the responses are read, honouring the exact window.
+    let f = TelemetryFilter {
+        since: Some(today - Duration::days(3) + Duration::hours(5)),
+        ..Default::default()
+    };
+    assert_eq!(f.token_source().0, "usage_responses");
+    let got = tokens(&c, &f).unwrap();
+    let want: i64 = c
+        .query_row(
+            &format!(
+                "SELECT sum(input_tokens) FROM usage_responses WHERE counted AND first_ts >= TIMESTAMP '{}'",
+                f.since.unwrap()
+            ),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(got.input_tokens, want);
+}
+
+#[test]
+fn a_session_filter_counts_only_that_sessions_responses() {
+    let (_db, c) = data();
+    let (sid, file): (String, String) = c
+        .query_row(
+            "SELECT session_id, session_file FROM usage_session_summary ORDER BY session_file LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let f = TelemetryFilter {
+        session_id: Some(sid),
+        ..Default::default()
+    };
+    let want: i64 = c
+        .query_row(
+            "SELECT sum(output_tokens) FROM usage_responses WHERE session_file = ?",
+            [&file],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tokens(&c, &f).unwrap().output_tokens, want);
+}
+
+#[test]
+fn the_scope_keeps_only_the_persons_rows_by_user_id_or_email() {
+    let (_db, c) = data();
+    let f = filters().pop().unwrap().1;
+    let sort = Sort::parse("bucket:asc", &BUCKET_SORTS).unwrap();
+    let users = group_by(&c, &f, GroupBy::Username, &sort, 100, 0).unwrap();
+    let names: Vec<_> = users
+        .rows
+        .iter()
+        .map(|b| b.bucket.clone().unwrap())
+        .collect();
+    assert_eq!(names, ["ann@example.com", "legacy-dir"]);
+    let legacy = users.rows[1].invocations;
+    assert_eq!(legacy, 1, "the row with ann's user id, not the other one");
+    let facets = facets(&c, &f).unwrap();
+    assert_eq!(facets.users.len(), 2);
+}
+
+#[test]
+fn facets_count_the_window_and_sum_to_the_total() {
+    let (_db, c) = data();
+    let f = TelemetryFilter {
+        since: Some(now() - Duration::days(7)),
+        ..Default::default()
+    };
+    let total = kpis(&c, &f).unwrap().events_total;
+    let facets = facets(&c, &f).unwrap();
+    assert_eq!(facets.sources.iter().map(|v| v.count).sum::<i64>(), total);
+    assert_eq!(
+        facets.event_types.iter().map(|v| v.count).sum::<i64>(),
+        total
+    );
+    assert_eq!(facets.users.iter().map(|v| v.count).sum::<i64>(), total);
+    assert!(facets.tools.iter().all(|v| v.value != "-"));
+    let models: i64 = c
+        .query_row(
+            "SELECT count(DISTINCT model) FROM usage_events WHERE occurred_at >= ?",
+            [f.since.unwrap()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(facets.models.len() as i64, models);
+    assert!(facets.tools.windows(2).all(|w| w[0].count >= w[1].count));
+}
+
+#[test]
+fn the_previous_window_has_the_same_length_just_before() {
+    let (_db, c) = data();
+    let n = now();
+    let f = TelemetryFilter {
+        since: Some(n - Duration::days(7)),
+        ..Default::default()
+    };
+    let (cur, prev) = kpis_with_previous(&c, &f, n).unwrap();
+    let prev = prev.unwrap();
+    let all = kpis(
+        &c,
+        &TelemetryFilter {
+            since: Some(n - Duration::days(14)),
+            until: Some(n),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(cur.events_total + prev.events_total, all.events_total);
+    assert!(prev.events_total > 0);
+}
+
+#[test]
+fn raw_events_sort_by_any_allowed_column_and_page() {
+    let (_db, c) = data();
+    let f = TelemetryFilter::default();
+    let newest = events(
+        &c,
+        &f,
+        &Sort::parse("occurred_at:desc", &EVENT_SORTS).unwrap(),
+        5,
+        0,
+    )
+    .unwrap();
+    assert!(newest
+        .windows(2)
+        .all(|w| w[0].occurred_at >= w[1].occurred_at));
+    let max: NaiveDateTime = c
+        .query_row("SELECT max(occurred_at) FROM usage_events", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(newest[0].occurred_at, max);
+    let by_tool = events(
+        &c,
+        &f,
+        &Sort::parse("tool_name:asc", &EVENT_SORTS).unwrap(),
+        50,
+        0,
+    )
+    .unwrap();
+    assert!(by_tool.windows(2).all(|w| w[0].tool_name <= w[1].tool_name));
+    assert!(Sort::parse("id; DROP TABLE x", &EVENT_SORTS).is_none());
+    assert!(Sort::parse("occurred_at:sideways", &EVENT_SORTS).is_none());
+}
+
+#[test]
+fn the_summary_has_every_agnes_field_and_lists_unpriced_models() {
+    let (_db, c) = data();
+    let s = summary(&c, "30d", &TelemetryFilter::default(), now(), &|m| {
+        m != "glm-4.6"
+    })
+    .unwrap();
+    assert_eq!(s.dau_series.len(), 30);
+    assert!(s.top_tools.len() <= 10 && !s.top_tools.is_empty());
+    assert_eq!(s.unknown_models, ["glm-4.6"]);
+    let unknown = s
+        .tokens_by_model
+        .iter()
+        .find(|m| m.model == "glm-4.6")
+        .unwrap();
+    assert_eq!(unknown.cost_usd, 0.0);
+    assert!(unknown.total_tokens > 0);
+    let v = serde_json::to_value(&s).unwrap();
+    for k in [
+        "total_scan_bytes",
+        "remote_queries",
+        "local_queries",
+        "snapshot_creates",
+    ] {
+        assert!(v["query_telemetry"][k].is_number(), "{k}");
+    }
+    assert!(v["query_telemetry"]["top_tables"].is_array());
+    let users: i64 = s.top_users.iter().map(|u| u.tool_calls).sum();
+    let all = kpis(
+        &c,
+        &TelemetryFilter {
+            since: Some(now() - Duration::days(30)),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(users <= all.events_total && users > 0);
+}
