@@ -250,6 +250,8 @@ async fn an_admin_assigns_tags_resolves_and_reopens_and_each_step_is_audited() {
         .as_str()
         .unwrap()
         .to_string();
+    // Uploads live under the uploader's user id (web::uploads).
+    let ann_id = app.user_by_email("ann@example.com").await.unwrap().id;
     let admin = app.signed_in(crate::helpers::ADMIN_EMAIL).await;
     let page = admin.get(&format!("/admin/feedback/{id}")).await;
     assert_eq!(page.status(), StatusCode::OK);
@@ -262,7 +264,7 @@ async fn an_admin_assigns_tags_resolves_and_reopens_and_each_step_is_audited() {
         doc.select(&link)
             .next()
             .and_then(|a| a.value().attr("href")),
-        Some("/admin/sessions/ann@example.com/s1.jsonl")
+        Some(format!("/admin/sessions/{ann_id}/s1.jsonl").as_str())
     );
 
     let act = |action: &'static str, form: Vec<(&'static str, &'static str)>| {

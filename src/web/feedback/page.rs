@@ -160,7 +160,7 @@ async fn report_page(
         None => Vec::new(),
     };
     let session_href = match (
-        report["reporter_email"].as_str(),
+        report["reporter_user"].as_str(),
         report["session_file"].as_str(),
     ) {
         (Some(dir), Some(file)) => Some(format!("/admin/sessions/{dir}/{file}")),
