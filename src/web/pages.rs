@@ -72,10 +72,8 @@ async fn section(
     admin: RequireAdmin,
     uri: Uri,
 ) -> AppResult<Html<String>> {
-    let (nav, title) = match uri.path() {
-        "/admin/telemetry" => ("telemetry", "Telemetry"),
-        _ => ("feedback", "Feedback"),
-    };
+    let _ = uri;
+    let (nav, title) = ("telemetry", "Telemetry");
     let base = super::base_ctx(&session, Some(&admin.user), nav).await?;
     state
         .templates

@@ -250,19 +250,21 @@ async fn an_admin_assigns_tags_resolves_and_reopens_and_each_step_is_audited() {
         .as_str()
         .unwrap()
         .to_string();
+    // Uploads live under the uploader's user id (web::uploads).
+    let ann_id = app.user_by_email("ann@example.com").await.unwrap().id;
     let admin = app.signed_in(crate::helpers::ADMIN_EMAIL).await;
     let page = admin.get(&format!("/admin/feedback/{id}")).await;
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();
     assert!(html.contains("Export hangs"));
-    assert!(html.contains("turn-error") && html.contains("timed out after 600 s"));
+    assert!(html.contains("is-error") && html.contains("timed out after 600 s"));
     let doc = scraper::Html::parse_document(&html);
     let link = scraper::Selector::parse("#session-link").unwrap();
     assert_eq!(
         doc.select(&link)
             .next()
             .and_then(|a| a.value().attr("href")),
-        Some("/admin/sessions/ann@example.com/s1.jsonl")
+        Some(format!("/admin/sessions/{ann_id}/s1.jsonl").as_str())
     );
 
     let act = |action: &'static str, form: Vec<(&'static str, &'static str)>| {

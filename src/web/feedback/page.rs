@@ -13,13 +13,14 @@ use super::actions::{act, ActionReq};
 use super::query::{ListParams, Parsed, COLUMNS, PAGE_ROWS};
 use crate::app::AppState;
 use crate::auth::{Human, RequireAdmin};
-use crate::error::AppResult;
-use crate::feedback::excerpt;
+use crate::error::{AppError, AppResult};
 use crate::repo::feedback::{self as repo, Facets, Filter, Kpis, Order};
+use crate::sessions::transcript::{ReadOptions, Reader};
 use crate::templates::ser;
 use crate::web::extract::{Form, Query, RequestMeta};
 use crate::web::kit::params::now;
 use crate::web::kit::{form_values, sort_links, FacetField, KpiCard, PageCtx, Pager};
+use crate::web::sessions::page::turns_ctx;
 
 const PATH: &str = "/admin/feedback";
 const NAV: &str = "feedback";
@@ -144,12 +145,22 @@ async fn report_page(
 ) -> AppResult<Html<String>> {
     let detail = super::api::load_detail(&ctx.state, id).await?;
     let report = &detail["report"];
-    let turns = report["session_excerpt"]
-        .as_str()
-        .map(excerpt::turns)
-        .unwrap_or_default();
+    // The excerpt rendered by the Sessions viewer's reader and macros
+    // (everything kept whole: the excerpt is at most 2 MiB).
+    let turns = match report["session_excerpt"].as_str() {
+        Some(text) => {
+            let mut reader = Reader::new(text.as_bytes(), ReadOptions { max_text: None });
+            let mut events = Vec::new();
+            while reader
+                .next_line(&mut events)
+                .map_err(|e| AppError::Internal(e.into()))?
+            {}
+            turns_ctx(events, &[])
+        }
+        None => Vec::new(),
+    };
     let session_href = match (
-        report["reporter_email"].as_str(),
+        report["reporter_user"].as_str(),
         report["session_file"].as_str(),
     ) {
         (Some(dir), Some(file)) => Some(format!("/admin/sessions/{dir}/{file}")),

@@ -363,7 +363,7 @@ pub struct TurnsQuery {
 
 /// A transcript's events ready for the template: pretty tool inputs,
 /// findings on their lines, and sidechain runs grouped.
-fn turns_ctx(events: Vec<Event>, marks: &[repo::FindingMark]) -> Vec<Value> {
+pub(crate) fn turns_ctx(events: Vec<Event>, marks: &[repo::FindingMark]) -> Vec<Value> {
     let mut out: Vec<Value> = Vec::new();
     let mut group: Vec<Value> = Vec::new();
     let flush = |group: &mut Vec<Value>, out: &mut Vec<Value>| {
