@@ -447,6 +447,7 @@ async fn render(
         export_ndjson => export_href("ndjson"),
         export_parquet => export_href("parquet"),
         answer => (),
+        ask_error => (),
     };
     if ctx.wants_fragment() {
         ctx.blocks(TEMPLATE, NAV, &["results", "filters"], page_ctx)
