@@ -15,6 +15,7 @@ pub mod processing;
 pub mod query_api;
 pub mod sessions;
 pub mod telemetry;
+pub mod telemetry_page;
 pub mod tokens;
 pub mod uploads;
 pub mod usage_api;
@@ -65,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .merge(query_api::router())
         .merge(ask::router())
         .merge(telemetry::router())
+        .merge(telemetry_page::router())
         .merge(assets::router())
         .fallback(|| async { AppError::not_found("Not Found: no page or API at this address") })
         // Innermost first: CSRF needs the principal, which needs the session.

@@ -1,17 +1,12 @@
-//! The root, Agnes's old addresses (308 redirects), and the admin sections whose
-//! views are not in this build yet.
+//! The root and Agnes's old addresses (308 redirects).
 
-use axum::extract::State;
 use axum::http::Uri;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
-use minijinja::context;
-use tower_sessions::Session;
 
 use crate::app::AppState;
-use crate::auth::{MaybeUser, RequireAdmin};
-use crate::error::AppResult;
+use crate::auth::MaybeUser;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -28,7 +23,6 @@ pub fn router() -> Router<AppState> {
             "/admin/usage",
             get(|uri: Uri| async move { moved(&uri, "/admin/telemetry", "") }),
         )
-        .route("/admin/telemetry", get(section))
 }
 
 /// A 308 to an old address's new home that keeps the query string of a
@@ -62,20 +56,4 @@ async fn root(MaybeUser(user): MaybeUser) -> Response {
         Some(p) => Redirect::to(super::auth::landing(&p.user)).into_response(),
         None => Redirect::to("/login").into_response(),
     }
-}
-
-/// An admin section whose view is not part of this build: a real page that says
-/// so plainly, so the navigation is whole and nothing pretends to work.
-async fn section(
-    State(state): State<AppState>,
-    session: Session,
-    admin: RequireAdmin,
-    uri: Uri,
-) -> AppResult<Html<String>> {
-    let _ = uri;
-    let (nav, title) = ("telemetry", "Telemetry");
-    let base = super::base_ctx(&session, Some(&admin.user), nav).await?;
-    state
-        .templates
-        .page("section.html", context! { title => title, ..base })
 }

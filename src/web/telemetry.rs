@@ -142,7 +142,7 @@ pub fn parse_filter(p: &Params, now: NaiveDateTime, scope: Option<Scope>) -> App
 }
 
 /// The scope of a `/me` request: the caller's own rows.
-fn own(p: &Principal) -> Scope {
+pub(crate) fn own(p: &Principal) -> Scope {
     Scope {
         user_id: p.user.id.clone(),
         email: p.user.email.clone(),

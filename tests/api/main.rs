@@ -17,5 +17,6 @@ mod routes;
 mod sessions;
 mod sessions_in;
 mod telemetry;
+mod telemetry_page;
 mod usage_api;
 mod users;

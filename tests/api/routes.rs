@@ -209,6 +209,31 @@ const ROUTES: &[(&str, &str, Body, [u16; 4])] = &[
         [303, 403, 403, 404],
     ),
     ("GET", "/admin/telemetry", Body::None, [303, 403, 403, 200]),
+    (
+        "GET",
+        "/admin/telemetry?group_by=username&sort=errors&dir=asc&series=cost",
+        Body::None,
+        [303, 403, 403, 200],
+    ),
+    (
+        "GET",
+        "/admin/telemetry?group_by=bogus",
+        Body::None,
+        [303, 403, 403, 422],
+    ),
+    ("GET", "/me/telemetry", Body::None, [303, 200, 403, 200]),
+    (
+        "GET",
+        "/me/telemetry?group_by=day",
+        Body::None,
+        [303, 200, 403, 200],
+    ),
+    (
+        "POST",
+        "/admin/telemetry/ask",
+        Body::Form("question=how+many+events"),
+        [303, 403, 403, 200],
+    ),
     ("GET", "/admin/sessions", Body::None, [303, 403, 403, 200]),
     (
         "GET",

@@ -14,8 +14,10 @@ use serde::Serialize;
 
 use crate::repo::sql::{time_range, Where};
 
+mod daily;
 mod summary;
 
+pub use daily::*;
 pub use summary::*;
 
 fn text(s: &str) -> DbValue {

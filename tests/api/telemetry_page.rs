@@ -1,0 +1,122 @@
+//! The Telemetry page (`/admin/telemetry`, `/me/telemetry`) over HTTP: KPI
+//! cards and group-by buckets are links that keep the filters, the analyst's
+//! page holds their own events only, and the Ask box says plainly when it is
+//! not configured.
+
+use glassbox::auth::Role;
+use reqwest::StatusCode;
+
+use crate::helpers::{Browser, TestApp, ADMIN_EMAIL};
+
+const ANALYST: &str = "analyst@example.com";
+
+/// A server with synthetic events for the analyst and two other people.
+async fn app_with_usage() -> TestApp {
+    let app = TestApp::spawn().await;
+    let _ = app.api_as(Role::Analyst).await;
+    let me = app.user_by_email(ANALYST).await.unwrap();
+    let mut people = vec![(me.id.clone(), me.email.clone())];
+    for n in ["bo", "cy"] {
+        let u = app
+            .create_user(&format!("{n}@example.com"), Role::Analyst)
+            .await;
+        people.push((u.id, u.email));
+    }
+    app.state
+        .db
+        .run(move |c| {
+            glassbox::synth_usage::make_usage(c, &people, 600, 20, 10)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    app
+}
+
+async fn page(b: &Browser, path: &str) -> String {
+    let resp = b.get(path).await;
+    let status = resp.status();
+    let html = resp.text().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{path}: {html}");
+    html
+}
+
+/// The `href`s of the elements whose markup starts with `marker`, unescaped.
+fn hrefs(html: &str, marker: &str) -> Vec<String> {
+    html.split(marker)
+        .skip(1)
+        .filter_map(|rest| rest.split("href=\"").nth(1))
+        .filter_map(|h| h.split('"').next())
+        .map(|h| h.replace("&amp;", "&").replace("&#x2f;", "/"))
+        .collect()
+}
+
+#[tokio::test]
+async fn kpi_cards_and_buckets_are_links_that_keep_the_filters() {
+    let app = app_with_usage().await;
+    let admin = app.signed_in(ADMIN_EMAIL).await;
+    let html = page(
+        &admin,
+        "/admin/telemetry?since_minutes=43200&source=curated&group_by=username",
+    )
+    .await;
+    let cards = hrefs(&html, "data-kpi=\"errors\"");
+    assert_eq!(cards.len(), 1, "one error-rate card");
+    assert!(cards[0].contains("only_errors=true"), "{}", cards[0]);
+    assert!(cards[0].contains("source=curated"), "{}", cards[0]);
+    let buckets = hrefs(&html, "class=\"bucket\"");
+    assert!(buckets.len() >= 3, "a bucket per person: {buckets:?}");
+    for b in &buckets {
+        assert!(b.starts_with("/admin/telemetry?"), "{b}");
+        assert!(
+            b.contains("source=curated") && b.contains("since_minutes=43200"),
+            "{b}"
+        );
+        assert!(b.contains("username=") && !b.contains("group_by"), "{b}");
+    }
+    // Applying a bucket narrows the page to it.
+    let one = page(&admin, &buckets[0]).await;
+    assert!(one.contains("id=\"events\""), "raw events after a bucket");
+    assert!(one.contains("id=\"trend-chart\""));
+    assert!(one
+        .replace("&#x2f;", "/")
+        .contains("/api/admin/telemetry/export?format=parquet"));
+}
+
+#[tokio::test]
+async fn an_analyst_sees_only_their_own_events_and_no_ask_box() {
+    let app = app_with_usage().await;
+    let analyst = app.signed_in(ANALYST).await;
+    let html = page(
+        &analyst,
+        "/me/telemetry?since_minutes=43200&group_by=username",
+    )
+    .await;
+    let buckets = hrefs(&html, "class=\"bucket\"");
+    assert_eq!(buckets.len(), 1, "{buckets:?}");
+    assert!(buckets[0].starts_with("/me/telemetry?"), "{buckets:?}");
+    assert!(!html.contains("bo@example.com") && !html.contains("cy@example.com"));
+    assert!(!html.contains("id=\"ask-form\""));
+    assert!(html
+        .replace("&#x2f;", "/")
+        .contains("/api/me/telemetry/export?format=csv"));
+}
+
+#[tokio::test]
+async fn the_ask_box_says_when_no_key_is_set() {
+    let app = TestApp::spawn_with(|c| c.anthropic_api_key = None).await;
+    let admin = app.signed_in(ADMIN_EMAIL).await;
+    assert!(page(&admin, "/admin/telemetry")
+        .await
+        .contains("id=\"ask-form\""));
+    let resp = admin
+        .post_form("/admin/telemetry/ask", &[("question", "How many events?")])
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("id=\"ask-error\""), "{html}");
+    assert!(
+        html.contains("ANTHROPIC_API_KEY") && html.contains("503"),
+        "{html}"
+    );
+}
