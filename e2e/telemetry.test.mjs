@@ -5,7 +5,11 @@
 // for a good answer and the refusal for hostile SQL.
 
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile, mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+import { DuckDBInstance } from '@duckdb/node-api';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 
@@ -143,6 +147,42 @@ describe('the telemetry page', () => {
       assert.ok(ndjson.every((l) => JSON.parse(l).source === 'curated'), 'the filter is kept');
       const parquet = await save('#export-parquet');
       assert.equal(parquet.subarray(0, 4).toString('latin1'), 'PAR1');
+      // Read the Parquet file back with DuckDB itself.
+      const file = path.join(await mkdtemp(path.join(os.tmpdir(), 'gb-parquet-')), 'telemetry.parquet');
+      await writeFile(file, parquet);
+      const db = await DuckDBInstance.create(':memory:');
+      const conn = await db.connect();
+      const read = await conn.runAndReadAll(
+        `SELECT count(*)::INTEGER AS n, count(*) FILTER (WHERE source = 'curated')::INTEGER AS curated FROM read_parquet('${file}')`,
+      );
+      const [{ n, curated }] = read.getRowObjects();
+      assert.equal(n, events, 'Parquet rows');
+      assert.equal(curated, events, 'the filter is kept in Parquet too');
+      conn.closeSync?.();
+      assertClean(problems);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('the Product usage tab shows event types by user and follows its range', async () => {
+    const { context, page, problems } = await newPage(browser);
+    try {
+      await signIn(page, server.url, DEMO_ADMIN);
+      await page.goto(`${server.url}/admin/telemetry`);
+      await page.click('#tab-product');
+      await page.waitForURL((u) => u.pathname === '/admin/telemetry/product');
+      const total = number(await page.locator('#total').innerText());
+      assert.ok(total > 0, 'the demo has usage API events');
+      assert.equal(number(await page.locator('[data-kpi=app_events] .kpi-value').innerText()), total);
+      const rowTotals = (await page.locator('#matrix tbody td.total').allInnerTexts()).map(number);
+      assert.equal(rowTotals.reduce((a, b) => a + b, 0), total, 'the rows add up to the total');
+      assert.ok((await page.locator('svg#trend-chart rect.bar').count()) >= 28, 'a bar a day');
+      await shot(page, 'telemetry-product-usage');
+      await page.click('#ranges a:has-text("Last 7 days")');
+      await page.waitForURL((u) => u.searchParams.get('days') === '7');
+      await page.waitForFunction(() => document.querySelectorAll('svg#trend-chart rect.bar').length === 7);
+      assert.ok(number(await page.locator('#total').innerText()) < total, 'fewer events in 7 days');
       assertClean(problems);
     } finally {
       await context.close();

@@ -35,6 +35,7 @@ impl Templates {
         env.add_filter("dt", filters::datetime);
         env.add_filter("ago", filters::ago);
         env.add_filter("thousands", filters::thousands);
+        env.add_filter("tokens", filters::tokens);
         env.add_global("app_version", env!("CARGO_PKG_VERSION"));
         Templates { env: Arc::new(env) }
     }
@@ -74,6 +75,16 @@ impl Templates {
 /// 1234567 → "1,234,567" (the `thousands` filter).
 pub fn thousands(n: i64) -> String {
     filters::thousands(n.into())
+}
+
+/// A token count as people read it: "1.2 M", "45 k", "9,876".
+pub fn compact_tokens(n: i64) -> String {
+    match n {
+        n if n >= 1_000_000_000 => format!("{:.1} B", n as f64 / 1e9),
+        n if n >= 1_000_000 => format!("{:.1} M", n as f64 / 1e6),
+        n if n >= 10_000 => format!("{:.0} k", n as f64 / 1e3),
+        n => thousands(n),
+    }
 }
 
 /// Any serializable value as a template value.
@@ -145,8 +156,23 @@ mod filters {
         }
     }
 
+    /// The `tokens` filter: `{{ n | tokens }}` → "1.2 M".
+    pub fn tokens(v: Value) -> String {
+        match i64::try_from(v.clone()) {
+            Ok(n) => super::compact_tokens(n),
+            Err(_) => v.to_string(),
+        }
+    }
+
     #[cfg(test)]
     mod tests {
+        #[test]
+        fn tokens_are_compact() {
+            assert_eq!(super::tokens(1_234_567.into()), "1.2 M");
+            assert_eq!(super::tokens(45_300.into()), "45 k");
+            assert_eq!(super::tokens(9_876.into()), "9,876");
+        }
+
         #[test]
         fn thousands_groups_digits() {
             assert_eq!(super::thousands(1234567.into()), "1,234,567");

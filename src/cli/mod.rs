@@ -293,11 +293,19 @@ fn run_server(config: Config, banner: Option<String>) -> anyhow::Result<()> {
     })
 }
 
+/// Usage API events in the demo data: a few a day per person.
+const DEMO_APP_EVENTS: u64 = 2_400;
+
 fn demo(config: Config) -> anyhow::Result<()> {
     ensure_free(&config)?;
     crate::synth::prepare_dir(&config.data_dir, crate::synth::DirKind::Demo)?;
     let state = AppState::open(config.clone())?;
-    let summary = crate::synth::demo(&state.db, &state.config.session_data_dir, &state.prices)?;
+    let mut summary =
+        crate::synth::demo(&state.db, &state.config.session_data_dir, &state.prices)?;
+    // The Product usage tab's data: what the platform's clients would have
+    // reported to the usage API over the same month.
+    let app = crate::synth::app_events(&state.db, DEMO_APP_EVENTS, 30)?;
+    summary.push_str(&format!(", {app}"));
     drop(state);
     let banner = format!(
         "demo data: {}\nsign in as {} / {} (admin) or {} / {} (analyst)",

@@ -95,6 +95,57 @@ pub fn summary(
     Ok(out)
 }
 
+/// Events per day from `since_day` through `until_day`, every day present
+/// (days without events as 0), from the daily rollup.
+pub fn daily_counts(
+    conn: &Connection,
+    since_day: NaiveDate,
+    until_day: NaiveDate,
+) -> anyhow::Result<Vec<(NaiveDate, i64)>> {
+    let mut stmt = conn.prepare(
+        "SELECT day, sum(events)::BIGINT FROM app_events_daily
+         WHERE day BETWEEN ? AND ? GROUP BY day",
+    )?;
+    let counted: HashMap<NaiveDate, i64> = stmt
+        .query_map(params![since_day, until_day], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(since_day
+        .iter_days()
+        .take_while(|d| *d <= until_day)
+        .map(|d| (d, counted.get(&d).copied().unwrap_or(0)))
+        .collect())
+}
+
+/// Events, distinct users (events without a user not counted as one) and
+/// distinct event types from `since_day` through `until_day`.
+#[derive(Debug, Default, Clone, Copy, Serialize, PartialEq)]
+pub struct Totals {
+    pub events: i64,
+    pub users: i64,
+    pub event_types: i64,
+}
+
+pub fn totals(
+    conn: &Connection,
+    since_day: NaiveDate,
+    until_day: NaiveDate,
+) -> anyhow::Result<Totals> {
+    Ok(conn.query_row(
+        "SELECT coalesce(sum(events), 0)::BIGINT,
+                count(DISTINCT user_id) FILTER (WHERE user_id <> ''),
+                count(DISTINCT event_type)
+         FROM app_events_daily WHERE day BETWEEN ? AND ?",
+        params![since_day, until_day],
+        |r| {
+            Ok(Totals {
+                events: r.get(0)?,
+                users: r.get(1)?,
+                event_types: r.get(2)?,
+            })
+        },
+    )?)
+}
+
 #[derive(Debug, Default, Serialize)]
 pub struct UserUsage {
     pub events: i64,

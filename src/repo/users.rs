@@ -103,6 +103,47 @@ pub struct UserListRow {
     pub last_activity_at: Option<NaiveDateTime>,
     pub active_tokens: i64,
     pub sessions: i64,
+    /// LLM tokens (input, output, cache writes and reads) of the last 30 days.
+    pub tokens_30d: i64,
+    pub cost_usd_30d: f64,
+}
+
+/// A user's LLM tokens and cost today (UTC) and over the last 30 days.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TokenTotals {
+    pub tokens_today: i64,
+    pub cost_usd_today: f64,
+    pub tokens_30d: i64,
+    pub cost_usd_30d: f64,
+}
+
+/// Counted responses only: a response repeated in two files counts once, as in
+/// every other token figure.
+const TOKENS_30D: &str = "SELECT user_id,
+        sum(input_tokens + output_tokens + cache_creation_tokens + cache_read_tokens)::BIGINT AS tokens,
+        sum(cost_usd) AS cost,
+        sum(CASE WHEN first_ts >= current_date::TIMESTAMP
+            THEN input_tokens + output_tokens + cache_creation_tokens + cache_read_tokens ELSE 0 END)::BIGINT AS tokens_today,
+        sum(CASE WHEN first_ts >= current_date::TIMESTAMP THEN cost_usd ELSE 0 END) AS cost_today
+    FROM usage_responses
+    WHERE counted AND user_id IS NOT NULL AND first_ts >= current_date::TIMESTAMP - INTERVAL 29 DAY
+    GROUP BY user_id";
+
+pub fn token_totals(conn: &Connection, user_id: &str) -> anyhow::Result<TokenTotals> {
+    let sql = format!(
+        "SELECT tokens_today, cost_today, tokens, cost FROM ({TOKENS_30D}) WHERE user_id = ?"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query([user_id])?;
+    let Some(r) = rows.next()? else {
+        return Ok(TokenTotals::default());
+    };
+    Ok(TokenTotals {
+        tokens_today: r.get(0)?,
+        cost_usd_today: r.get(1)?,
+        tokens_30d: r.get(2)?,
+        cost_usd_30d: r.get(3)?,
+    })
 }
 
 pub fn list(conn: &Connection) -> anyhow::Result<Vec<UserListRow>> {
@@ -117,12 +158,15 @@ pub fn list(conn: &Connection) -> anyhow::Result<Vec<UserListRow>> {
             SELECT user_id, count(*) AS n FROM personal_access_tokens
             WHERE revoked_at IS NULL AND expires_at > now()::TIMESTAMP GROUP BY user_id),
          sess AS (
-            SELECT user_id, count(*) AS n FROM usage_session_summary WHERE user_id IS NOT NULL GROUP BY user_id)
-         SELECT {cols}, last.at, coalesce(toks.n, 0), coalesce(sess.n, 0)
+            SELECT user_id, count(*) AS n FROM usage_session_summary WHERE user_id IS NOT NULL GROUP BY user_id),
+         llm AS ({TOKENS_30D})
+         SELECT {cols}, last.at, coalesce(toks.n, 0), coalesce(sess.n, 0),
+            coalesce(llm.tokens, 0), coalesce(llm.cost, 0)
          FROM users u
          LEFT JOIN last ON last.user_id = u.id
          LEFT JOIN toks ON toks.user_id = u.id
          LEFT JOIN sess ON sess.user_id = u.id
+         LEFT JOIN llm ON llm.user_id = u.id
          ORDER BY u.active DESC, lower(u.email)",
         cols = COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
     );
@@ -134,6 +178,8 @@ pub fn list(conn: &Connection) -> anyhow::Result<Vec<UserListRow>> {
                 last_activity_at: r.get(7)?,
                 active_tokens: r.get(8)?,
                 sessions: r.get(9)?,
+                tokens_30d: r.get(10)?,
+                cost_usd_30d: r.get(11)?,
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
@@ -149,6 +195,15 @@ pub fn for_dir_mapping(conn: &Connection) -> anyhow::Result<Vec<(String, String)
     let rows = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// `id → email` of every user (labels for per-user figures).
+pub fn emails(conn: &Connection) -> anyhow::Result<std::collections::HashMap<String, String>> {
+    let mut stmt = conn.prepare("SELECT id, email FROM users")?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
     Ok(rows)
 }
 

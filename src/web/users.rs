@@ -8,12 +8,13 @@ use axum::routing::{delete, get, post};
 use axum::{Json as AxumJson, Router};
 use minijinja::context;
 
-use crate::templates::ser;
+use crate::templates::{compact_tokens, ser};
 use serde::Deserialize;
 use serde_json::json;
 use tower_sessions::Session;
 
 use super::extract::{Form, Htmx, Json, RequestMeta};
+use super::kit::KpiCard;
 use super::tokens::{self, CreatedToken, NewToken};
 use crate::accounts::{self, CreateUser, UpdateUser};
 use crate::app::AppState;
@@ -173,14 +174,27 @@ async fn render_detail(
     notice: Option<String>,
 ) -> AppResult<Html<String>> {
     let list = tokens::list(state, Some(user.id.clone())).await?;
+    let id = user.id.clone();
+    let usage = state.db.run(move |c| users::token_totals(c, &id)).await?;
     let base = super::base_ctx(session, Some(&admin.user), "users").await?;
     let ctx = context! {
-        subject => ser(&user), tokens => ser(&list), created => ser(&created), notice => notice,
+        subject => ser(&user), tokens => ser(&list), usage_cards => ser(&usage_cards(&usage)), created => ser(&created), notice => notice,
         title => format!("User {}", user.email), ..base
     };
     state
         .templates
         .page_or_block(htmx, "user.html", "detail", ctx)
+}
+
+/// Today's and the last 30 days' LLM tokens, as the kit's cards.
+fn usage_cards(u: &users::TokenTotals) -> Vec<KpiCard> {
+    let usd = |x: f64| format!("${x:.2}");
+    vec![
+        KpiCard::new("tokens_today", "Tokens today (UTC)", compact_tokens(u.tokens_today))
+            .detail(usd(u.cost_usd_today)),
+        KpiCard::new("tokens_30d", "Tokens, last 30 days", compact_tokens(u.tokens_30d))
+            .detail(usd(u.cost_usd_30d)),
+    ]
 }
 
 async fn detail_page(

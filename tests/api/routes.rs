@@ -221,6 +221,24 @@ const ROUTES: &[(&str, &str, Body, [u16; 4])] = &[
         Body::None,
         [303, 403, 403, 422],
     ),
+    (
+        "GET",
+        "/admin/telemetry/product",
+        Body::None,
+        [303, 403, 403, 200],
+    ),
+    (
+        "GET",
+        "/admin/telemetry/product?days=7",
+        Body::None,
+        [303, 403, 403, 200],
+    ),
+    (
+        "GET",
+        "/admin/telemetry/product?days=0",
+        Body::None,
+        [303, 403, 403, 422],
+    ),
     ("GET", "/me/telemetry", Body::None, [303, 200, 403, 200]),
     (
         "GET",

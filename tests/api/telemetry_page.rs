@@ -120,3 +120,81 @@ async fn the_ask_box_says_when_no_key_is_set() {
         "{html}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_product_usage_tab_shows_event_types_by_user_as_the_summary_api_counts_them() {
+    use serde_json::{json, Value};
+    let app = TestApp::spawn().await;
+    let analyst = app.api_as(Role::Analyst).await;
+    let admin = app.api_as(Role::Admin).await;
+    let sent = [
+        (&analyst, "sql_generation", 3),
+        (&analyst, "dashboard_publish", 1),
+        (&admin, "sql_generation", 2),
+    ];
+    for (api, event_type, n) in sent {
+        for _ in 0..n {
+            let resp = api
+                .post("/api/v1/usage/events", json!({"event_type": event_type, "metadata": {}}))
+                .await;
+            assert_eq!(resp.status(), StatusCode::ACCEPTED);
+        }
+    }
+    for _ in 0..1000 {
+        if app.query_i64("SELECT count(*) FROM app_events").await >= 6 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    let b = app.signed_in(ADMIN_EMAIL).await;
+    let html = page(&b, "/admin/telemetry/product?days=7").await;
+    let doc = scraper::Html::parse_document(&html);
+    let sel = |s: &str| scraper::Selector::parse(s).unwrap();
+    let header: Vec<String> = doc
+        .select(&sel("#matrix thead th"))
+        .map(|e| e.text().collect::<String>())
+        .collect();
+    // Most events first: the analyst (4), then the admin (2).
+    assert_eq!(header, ["Event type", ANALYST, ADMIN_EMAIL, "Total"]);
+    let row = |t: &str| -> Vec<String> {
+        doc.select(&sel(&format!("#matrix tbody tr[data-event-type='{t}'] td")))
+            .map(|e| e.text().collect::<String>().trim().to_string())
+            .collect()
+    };
+    assert_eq!(row("sql_generation"), ["3", "2", "5"]);
+    assert_eq!(row("dashboard_publish"), ["1", "0", "1"]);
+    let total = doc.select(&sel("#total")).next().unwrap().text().collect::<String>();
+    assert_eq!(total, "6");
+    // The same figures as the usage API's summary.
+    let s: Value = admin
+        .get("/api/v1/usage/summary?days=7")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let from_api: i64 = s["summary"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|users| users.as_object().unwrap().values())
+        .map(|n| n.as_i64().unwrap())
+        .sum();
+    assert_eq!(from_api, 6);
+    let events = doc
+        .select(&sel("[data-kpi=app_events] .kpi-value"))
+        .next()
+        .unwrap()
+        .text()
+        .collect::<String>();
+    assert_eq!(events.trim(), "6");
+    // Today's bar holds every event; the tab links both views.
+    assert!(html.contains("id=\"trend-chart\""), "{html}");
+    assert!(html.contains("href=\"/admin/telemetry\""));
+    let html = page(&b, "/admin/telemetry").await;
+    assert!(html.contains("href=\"/admin/telemetry/product\""));
+    // A bad window is a 422 that says what to send.
+    let resp = b.get("/admin/telemetry/product?days=400").await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(resp.text().await.unwrap().contains("days"));
+}

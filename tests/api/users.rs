@@ -307,3 +307,94 @@ async fn the_me_page_creates_and_revokes_own_tokens_through_htmx() {
         .unwrap();
     assert!(frag.contains("revoked"));
 }
+
+/// Copies a fixture transcript into `dir` with every timestamp moved to `day`.
+fn transcript_on(app: &TestApp, dir: &str, fixture: &str, day: chrono::NaiveDate) {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/sessions/fixture.user")
+        .join(fixture);
+    let text = std::fs::read_to_string(src).unwrap();
+    let moved: String = text
+        .split("\"timestamp\":\"")
+        .enumerate()
+        .map(|(i, part)| {
+            if i == 0 || part.len() < 10 {
+                part.to_string()
+            } else {
+                format!("{day}{}", &part[10..])
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\"timestamp\":\"");
+    let target = app.state.config.session_data_dir.join(dir);
+    std::fs::create_dir_all(&target).unwrap();
+    std::fs::write(target.join(fixture), moved).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_users_list_and_a_users_page_show_their_llm_tokens_and_cost() {
+    let app = TestApp::spawn().await;
+    let ann = app.create_user("ann@example.com", Role::Analyst).await;
+    let today = chrono::Utc::now().date_naive();
+    transcript_on(&app, &ann.id, "simple_bash.jsonl", today);
+    // Outside the 30 days: must not count.
+    transcript_on(&app, &ann.id, "skill.jsonl", today - chrono::Duration::days(40));
+    crate::sessions::ingest(&app).await;
+    let tokens = "input_tokens + output_tokens + cache_creation_tokens + cache_read_tokens";
+    let want = app
+        .query_i64(&format!(
+            "SELECT sum({tokens})::BIGINT FROM usage_responses WHERE counted AND session_file LIKE '%simple_bash%'"
+        ))
+        .await;
+    let old = app
+        .query_i64(&format!(
+            "SELECT sum({tokens})::BIGINT FROM usage_responses WHERE counted AND session_file LIKE '%skill%'"
+        ))
+        .await;
+    assert!(want > 0 && old > 0, "both transcripts ingested: {want} {old}");
+
+    let api = app.api_as(Role::Admin).await;
+    let list: Value = api.get("/api/admin/users").await.json().await.unwrap();
+    let users = list["users"].as_array().unwrap();
+    let row = users.iter().find(|u| u["email"] == "ann@example.com").unwrap();
+    assert_eq!(row["tokens_30d"], want);
+    assert!(row["cost_usd_30d"].as_f64().unwrap() > 0.0);
+    // Numbers, never null, for people without any usage.
+    let admin = users.iter().find(|u| u["email"] == ADMIN_EMAIL).unwrap();
+    assert_eq!(admin["tokens_30d"], 0);
+    assert_eq!(admin["cost_usd_30d"], 0.0);
+
+    let b = app.signed_in(ADMIN_EMAIL).await;
+    let html = b.get("/admin/users").await.text().await.unwrap();
+    let doc = Html::parse_document(&html);
+    let row = doc
+        .select(&Selector::parse("table.users-table tbody tr").unwrap())
+        .find(|r| r.text().any(|t| t.contains("ann@example.com")))
+        .unwrap();
+    let cell = |class: &str| {
+        row.select(&Selector::parse(class).unwrap())
+            .next()
+            .unwrap()
+            .text()
+            .collect::<String>()
+    };
+    assert_eq!(cell("td.llm-tokens"), glassbox::templates::compact_tokens(want));
+    assert!(cell("td.llm-cost").starts_with('$'));
+
+    let html = b
+        .get(&format!("/admin/users/{}", ann.id))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let doc = Html::parse_document(&html);
+    let value = |key: &str| {
+        doc.select(&Selector::parse(&format!("[data-kpi={key}] .kpi-value")).unwrap())
+            .next()
+            .unwrap()
+            .text()
+            .collect::<String>()
+    };
+    assert_eq!(value("tokens_today"), glassbox::templates::compact_tokens(want));
+    assert_eq!(value("tokens_30d"), glassbox::templates::compact_tokens(want));
+}

@@ -18,7 +18,7 @@ use crate::auth::{Human, Principal, RequireAdmin};
 use crate::error::{AppError, AppResult};
 use crate::repo::sessions::{self as repo, Owner, SessionSort, FINDING_TYPES};
 use crate::sessions::transcript::{self, Event, ReadOptions};
-use crate::templates::ser;
+use crate::templates::{compact_tokens, ser};
 use crate::web::extract::{Query, RequestMeta};
 use crate::web::kit::{
     sort_links, Column, Delta, FacetField, KpiCard, PageCtx, Pager, Qs, Sort, SortQuery,
@@ -115,15 +115,6 @@ fn own(p: &Principal) -> Owner {
     Owner {
         user_id: p.id().to_string(),
         email: p.user.email.clone(),
-    }
-}
-
-fn fmt_tokens(n: i64) -> String {
-    match n {
-        n if n >= 1_000_000_000 => format!("{:.1} B", n as f64 / 1e9),
-        n if n >= 1_000_000 => format!("{:.1} M", n as f64 / 1e6),
-        n if n >= 10_000 => format!("{:.0} k", n as f64 / 1e3),
-        n => crate::templates::thousands(n),
     }
 }
 
@@ -232,8 +223,8 @@ async fn list_page(ctx: PageCtx, scope: Scope, p: PageParams) -> AppResult<Html<
                 .set("sort", "tool_errors")
                 .url(path),
         )),
-        KpiCard::new("tokens", "Tokens", fmt_tokens(kpis.total_tokens))
-            .detail(format!("{} output", fmt_tokens(kpis.output_tokens)))
+        KpiCard::new("tokens", "Tokens", compact_tokens(kpis.total_tokens))
+            .detail(format!("{} output", compact_tokens(kpis.output_tokens)))
             .delta(
                 Delta::pct_of(kpis.total_tokens as f64, p_(|k| k.total_tokens as f64)),
                 false,
@@ -305,7 +296,7 @@ async fn list_page(ctx: PageCtx, scope: Scope, p: PageParams) -> AppResult<Html<
         .map(|r| {
             let mut v = serde_json::to_value(r).unwrap_or_default();
             v["href"] = json!(scope.viewer(&r.session_file));
-            v["tokens_label"] = json!(fmt_tokens(r.total_tokens));
+            v["tokens_label"] = json!(compact_tokens(r.total_tokens));
             v["file"] = json!(r.file_name());
             v
         })
@@ -657,7 +648,7 @@ async fn user_tab(
             let mut v = serde_json::to_value(s).unwrap_or_default();
             v["href"] = json!(format!("/admin/sessions/{}", s.row.session_file));
             v["file"] = json!(s.row.file_name());
-            v["tokens_label"] = json!(fmt_tokens(s.row.total_tokens));
+            v["tokens_label"] = json!(compact_tokens(s.row.total_tokens));
             v
         })
         .collect();

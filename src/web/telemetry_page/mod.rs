@@ -5,6 +5,7 @@
 //! JSON APIs' own [`Params`] and `parse_filter`; every query is a repository
 //! call. Admins also get the Ask box (`POST /admin/telemetry/ask`).
 
+mod product;
 mod trend;
 
 use axum::response::Html;
@@ -78,6 +79,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/telemetry", get(admin_page))
         .route("/admin/telemetry/ask", post(ask_box))
         .route("/me/telemetry", get(me_page))
+        .route(product::PATH, get(product::page))
 }
 
 /// The page's query: the API's filters (its `sort` is the kit's column key
