@@ -237,9 +237,11 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// What `demo` and `synth` read from the environment: where the data goes and
-/// how to run, never what goes in it (a bootstrap admin, retention, prices,
-/// SESSION_DATA_DIR…), so generated data is the same whoever runs them.
+/// What `demo` and `synth` read from the environment: where the data goes,
+/// how to run and which outside services to talk to (so Ask and Telegram can
+/// be tried on demo data), never what goes in it (a bootstrap admin,
+/// retention, prices, SESSION_DATA_DIR…), so generated data is the same
+/// whoever runs them.
 fn generated_env(var: &str) -> Option<String> {
     const READ: &[&str] = &[
         "GLASSBOX_DATA_DIR",
@@ -247,6 +249,13 @@ fn generated_env(var: &str) -> Option<String> {
         "GLASSBOX_LOG_FORMAT",
         "GLASSBOX_DUCKDB_MEMORY_LIMIT",
         "GLASSBOX_DUCKDB_THREADS",
+        "GLASSBOX_QUERY_TIMEOUT_SECS",
+        "GLASSBOX_PUBLIC_URL",
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_BASE_URL",
+        "USAGE_ASK_MODEL",
+        "TELEGRAM_BOT_TOKEN",
+        "TELEGRAM_API_BASE",
     ];
     READ.contains(&var)
         .then(|| std::env::var(var).ok())
@@ -300,8 +309,7 @@ fn demo(config: Config) -> anyhow::Result<()> {
     ensure_free(&config)?;
     crate::synth::prepare_dir(&config.data_dir, crate::synth::DirKind::Demo)?;
     let state = AppState::open(config.clone())?;
-    let mut summary =
-        crate::synth::demo(&state.db, &state.config.session_data_dir, &state.prices)?;
+    let mut summary = crate::synth::demo(&state.db, &state.config.session_data_dir, &state.prices)?;
     // The Product usage tab's data: what the platform's clients would have
     // reported to the usage API over the same month.
     let app = crate::synth::app_events(&state.db, DEMO_APP_EVENTS, 30)?;

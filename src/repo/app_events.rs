@@ -107,7 +107,9 @@ pub fn daily_counts(
          WHERE day BETWEEN ? AND ? GROUP BY day",
     )?;
     let counted: HashMap<NaiveDate, i64> = stmt
-        .query_map(params![since_day, until_day], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map(params![since_day, until_day], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
         .collect::<Result<_, _>>()?;
     Ok(since_day
         .iter_days()

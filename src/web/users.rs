@@ -190,10 +190,18 @@ async fn render_detail(
 fn usage_cards(u: &users::TokenTotals) -> Vec<KpiCard> {
     let usd = |x: f64| format!("${x:.2}");
     vec![
-        KpiCard::new("tokens_today", "Tokens today (UTC)", compact_tokens(u.tokens_today))
-            .detail(usd(u.cost_usd_today)),
-        KpiCard::new("tokens_30d", "Tokens, last 30 days", compact_tokens(u.tokens_30d))
-            .detail(usd(u.cost_usd_30d)),
+        KpiCard::new(
+            "tokens_today",
+            "Tokens today (UTC)",
+            compact_tokens(u.tokens_today),
+        )
+        .detail(usd(u.cost_usd_today)),
+        KpiCard::new(
+            "tokens_30d",
+            "Tokens, last 30 days",
+            compact_tokens(u.tokens_30d),
+        )
+        .detail(usd(u.cost_usd_30d)),
     ]
 }
 

@@ -135,7 +135,10 @@ async fn the_product_usage_tab_shows_event_types_by_user_as_the_summary_api_coun
     for (api, event_type, n) in sent {
         for _ in 0..n {
             let resp = api
-                .post("/api/v1/usage/events", json!({"event_type": event_type, "metadata": {}}))
+                .post(
+                    "/api/v1/usage/events",
+                    json!({"event_type": event_type, "metadata": {}}),
+                )
                 .await;
             assert_eq!(resp.status(), StatusCode::ACCEPTED);
         }
@@ -153,7 +156,12 @@ async fn the_product_usage_tab_shows_event_types_by_user_as_the_summary_api_coun
     let sel = |s: &str| scraper::Selector::parse(s).unwrap();
     let header: Vec<String> = doc
         .select(&sel("#matrix thead th"))
-        .map(|e| e.text().collect::<String>())
+        .map(|e| {
+            e.value()
+                .attr("title")
+                .map(String::from)
+                .unwrap_or_else(|| e.text().collect())
+        })
         .collect();
     // Most events first: the analyst (4), then the admin (2).
     assert_eq!(header, ["Event type", ANALYST, ADMIN_EMAIL, "Total"]);
@@ -164,7 +172,12 @@ async fn the_product_usage_tab_shows_event_types_by_user_as_the_summary_api_coun
     };
     assert_eq!(row("sql_generation"), ["3", "2", "5"]);
     assert_eq!(row("dashboard_publish"), ["1", "0", "1"]);
-    let total = doc.select(&sel("#total")).next().unwrap().text().collect::<String>();
+    let total = doc
+        .select(&sel("#total"))
+        .next()
+        .unwrap()
+        .text()
+        .collect::<String>();
     assert_eq!(total, "6");
     // The same figures as the usage API's summary.
     let s: Value = admin

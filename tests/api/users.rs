@@ -338,7 +338,12 @@ async fn the_users_list_and_a_users_page_show_their_llm_tokens_and_cost() {
     let today = chrono::Utc::now().date_naive();
     transcript_on(&app, &ann.id, "simple_bash.jsonl", today);
     // Outside the 30 days: must not count.
-    transcript_on(&app, &ann.id, "skill.jsonl", today - chrono::Duration::days(40));
+    transcript_on(
+        &app,
+        &ann.id,
+        "skill.jsonl",
+        today - chrono::Duration::days(40),
+    );
     crate::sessions::ingest(&app).await;
     let tokens = "input_tokens + output_tokens + cache_creation_tokens + cache_read_tokens";
     let want = app
@@ -351,12 +356,18 @@ async fn the_users_list_and_a_users_page_show_their_llm_tokens_and_cost() {
             "SELECT sum({tokens})::BIGINT FROM usage_responses WHERE counted AND session_file LIKE '%skill%'"
         ))
         .await;
-    assert!(want > 0 && old > 0, "both transcripts ingested: {want} {old}");
+    assert!(
+        want > 0 && old > 0,
+        "both transcripts ingested: {want} {old}"
+    );
 
     let api = app.api_as(Role::Admin).await;
     let list: Value = api.get("/api/admin/users").await.json().await.unwrap();
     let users = list["users"].as_array().unwrap();
-    let row = users.iter().find(|u| u["email"] == "ann@example.com").unwrap();
+    let row = users
+        .iter()
+        .find(|u| u["email"] == "ann@example.com")
+        .unwrap();
     assert_eq!(row["tokens_30d"], want);
     assert!(row["cost_usd_30d"].as_f64().unwrap() > 0.0);
     // Numbers, never null, for people without any usage.
@@ -378,7 +389,10 @@ async fn the_users_list_and_a_users_page_show_their_llm_tokens_and_cost() {
             .text()
             .collect::<String>()
     };
-    assert_eq!(cell("td.llm-tokens"), glassbox::templates::compact_tokens(want));
+    assert_eq!(
+        cell("td.llm-tokens"),
+        glassbox::templates::compact_tokens(want)
+    );
     assert!(cell("td.llm-cost").starts_with('$'));
 
     let html = b
@@ -395,6 +409,12 @@ async fn the_users_list_and_a_users_page_show_their_llm_tokens_and_cost() {
             .text()
             .collect::<String>()
     };
-    assert_eq!(value("tokens_today"), glassbox::templates::compact_tokens(want));
-    assert_eq!(value("tokens_30d"), glassbox::templates::compact_tokens(want));
+    assert_eq!(
+        value("tokens_today"),
+        glassbox::templates::compact_tokens(want)
+    );
+    assert_eq!(
+        value("tokens_30d"),
+        glassbox::templates::compact_tokens(want)
+    );
 }

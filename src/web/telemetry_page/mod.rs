@@ -436,7 +436,7 @@ async fn render(
         line => trend::line(&bars),
         chart_width => trend::WIDTH,
         chart_height => trend::HEIGHT,
-        busiest => trend::busiest_weekday(&data.days).map(|d| format!("{d:?}")),
+        busiest => trend::busiest_weekday(&data.days).map(trend::weekday_name),
         month_avg => format!("{avg:.1}"),
         month_projected => crate::templates::thousands(projected.round() as i64),
         buckets => ser(&buckets),

@@ -53,9 +53,16 @@ struct MatrixRow {
 
 /// The matrix: users (most events first, the first `USER_COLUMNS` as their
 /// own column) across, event types (most events first) down.
+/// A user's column: the name part of their email, the whole in its title.
+#[derive(Serialize, Debug, PartialEq)]
+struct UserColumn {
+    label: String,
+    title: String,
+}
+
 #[derive(Serialize)]
 struct Matrix {
-    users: Vec<String>,
+    users: Vec<UserColumn>,
     rows: Vec<MatrixRow>,
     column_totals: Vec<i64>,
     others_total: i64,
@@ -98,7 +105,16 @@ fn matrix(
         .collect();
     let others_total = rows.iter().map(|r| r.others).sum();
     Matrix {
-        users: shown.iter().map(|u| label(u)).collect(),
+        users: shown
+            .iter()
+            .map(|u| {
+                let title = label(u);
+                UserColumn {
+                    label: title.split('@').next().unwrap_or(&title).to_string(),
+                    title,
+                }
+            })
+            .collect(),
         total: rows.iter().map(|r| r.total).sum(),
         has_others: ranked.len() > shown.len(),
         rows,
@@ -189,7 +205,7 @@ pub async fn page(
         line => (),
         chart_width => trend::WIDTH,
         chart_height => trend::HEIGHT,
-        busiest => trend::busiest_weekday(&points).map(|d| format!("{d:?}")),
+        busiest => trend::busiest_weekday(&points).map(trend::weekday_name),
         matrix => ser(&matrix),
         summary_api => format!("/api/v1/usage/summary?days={days}"),
     };
@@ -212,9 +228,11 @@ mod tests {
                 .or_default()
                 .insert(format!("u{u:02}"), 100 - u);
         }
-        s.entry("policy.hit".into()).or_default().insert("u11".into(), 500);
+        s.entry("policy.hit".into())
+            .or_default()
+            .insert("u11".into(), 500);
         let m = matrix(&s, |u| u.to_uppercase());
-        assert_eq!(m.users[0], "U11", "most events first: {:?}", m.users);
+        assert_eq!(m.users[0].title, "U11", "most events first: {:?}", m.users);
         assert_eq!(m.users.len(), USER_COLUMNS);
         assert!(m.has_others);
         assert_eq!(m.rows[0].event_type, "sql_execution");

@@ -121,6 +121,19 @@ pub fn busiest_weekday(points: &[DayPoint]) -> Option<Weekday> {
     (n > 0).then(|| Weekday::try_from(best as u8).unwrap_or(Weekday::Mon))
 }
 
+/// A weekday as people write it ("Wednesday").
+pub fn weekday_name(d: Weekday) -> &'static str {
+    match d {
+        Weekday::Mon => "Monday",
+        Weekday::Tue => "Tuesday",
+        Weekday::Wed => "Wednesday",
+        Weekday::Thu => "Thursday",
+        Weekday::Fri => "Friday",
+        Weekday::Sat => "Saturday",
+        Weekday::Sun => "Sunday",
+    }
+}
+
 /// The first instant of `now`'s month.
 pub fn month_start(now: NaiveDateTime) -> NaiveDateTime {
     NaiveDate::from_ymd_opt(now.year(), now.month(), 1)
