@@ -20,7 +20,9 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// `clients` concurrent loops posting `requests` bodies in all to `path`;
-/// returns each request's time in ms (sorted) and the wall time.
+/// returns each accepted request's time in ms (sorted), the wall time and
+/// how many 503s (queue full) were answered: a client waits the
+/// `Retry-After` it is given and sends again, as a real one would.
 async fn load(
     http: &reqwest::Client,
     url: String,
@@ -28,7 +30,7 @@ async fn load(
     body: Value,
     requests: usize,
     clients: usize,
-) -> anyhow::Result<(Vec<f64>, Duration)> {
+) -> anyhow::Result<(Vec<f64>, Duration, usize)> {
     let body = Arc::new(serde_json::to_vec(&body)?);
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -37,7 +39,9 @@ async fn load(
         let mine = requests / clients + usize::from(c < requests % clients);
         tasks.push(tokio::spawn(async move {
             let mut times = Vec::with_capacity(mine);
-            for _ in 0..mine {
+            let mut refused = 0usize;
+            let mut sent = 0;
+            while sent < mine {
                 let t = Instant::now();
                 let resp = http
                     .post(&url)
@@ -47,20 +51,35 @@ async fn load(
                     .send()
                     .await?;
                 let status = resp.status();
+                let retry_after = resp
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(1);
                 let _ = resp.bytes().await?;
+                if status.as_u16() == 503 {
+                    refused += 1;
+                    tokio::time::sleep(Duration::from_secs(retry_after)).await;
+                    continue;
+                }
                 anyhow::ensure!(status.as_u16() == 202, "{url}: {status}");
                 times.push(t.elapsed().as_secs_f64() * 1000.0);
+                sent += 1;
             }
-            Ok::<_, anyhow::Error>(times)
+            Ok::<_, anyhow::Error>((times, refused))
         }));
     }
     let mut all = Vec::with_capacity(requests);
+    let mut refused = 0;
     for t in tasks {
-        all.extend(t.await??);
+        let (times, r) = t.await??;
+        all.extend(times);
+        refused += r;
     }
     let wall = started.elapsed();
     all.sort_by(|a, b| a.total_cmp(b));
-    Ok((all, wall))
+    Ok((all, wall, refused))
 }
 
 async fn drained(state: &AppState) -> Duration {
@@ -129,7 +148,7 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let one = json!({"event_type": "sql_execution", "metadata": {"rows": "42", "table": "orders"}, "source": "bench"});
-    let (t, wall) = load(
+    let (t, wall, refused) = load(
         &http,
         format!("{base}/api/v1/usage/events"),
         &token,
@@ -140,7 +159,7 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let drain = drained(&state).await;
     println!(
-        "intake, single events, {clients} clients: {:.0} events/s, p50 {:.2} ms, p99 {:.2} ms (targets >= 20000/s, p99 < 5 ms); writer caught up {:.0} ms after the last answer",
+        "intake, single events, {clients} clients: {:.0} events/s, p50 {:.2} ms, p99 {:.2} ms (targets >= 20000/s, p99 < 5 ms); {refused} answered 503 and sent again; writer caught up {:.0} ms after the last answer",
         events as f64 / wall.as_secs_f64(),
         pct(&t, 0.5),
         pct(&t, 0.99),
@@ -150,7 +169,7 @@ async fn main() -> anyhow::Result<()> {
     let per = 100;
     let batch = json!({"events": vec![one; per]});
     let requests = (events / per).max(1);
-    let (t, wall) = load(
+    let (t, wall, refused) = load(
         &http,
         format!("{base}/api/v1/usage/events/batch"),
         &token,
@@ -161,7 +180,7 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let drain = drained(&state).await;
     println!(
-        "intake, batches of {per}, {clients} clients: {:.0} events/s, request p50 {:.2} ms, p99 {:.2} ms; writer caught up {:.0} ms after the last answer",
+        "intake, batches of {per}, {clients} clients: {:.0} events/s, request p50 {:.2} ms, p99 {:.2} ms; {refused} answered 503 (queue full) and sent again; writer caught up {:.0} ms after the last answer",
         (requests * per) as f64 / wall.as_secs_f64(),
         pct(&t, 0.5),
         pct(&t, 0.99),
