@@ -239,10 +239,13 @@ pub fn ingest(config: Config, processor: &str, as_json: bool) -> anyhow::Result<
     let which = Processors::parse(processor).ok_or_else(|| {
         anyhow::anyhow!("--processor: expected usage, failure_scan or all, got {processor:?}")
     })?;
+    use crate::ingest::profile::{self, Phase};
+    let t_open = profile::time(Phase::Open);
     let db = open(
         &config,
         "POST /api/admin/run-session-processor?processor=usage (and ?processor=failure_scan)",
     )?;
+    drop(t_open);
     let prices = crate::ingest::pricing::Prices::load(config.prices_file.as_deref())?;
     let mut conn = db.connect()?;
     let report = runner::run(
@@ -256,6 +259,7 @@ pub fn ingest(config: Config, processor: &str, as_json: bool) -> anyhow::Result<
             threads: config.duckdb_threads.max(1),
         },
     )?;
+    let t_audit = profile::time(Phase::Audit);
     for (enabled, name) in [(which.usage, "usage"), (which.failure_scan, "failure_scan")] {
         if enabled {
             let e = cli_audit(&format!("run_session_processor:{name}"))
@@ -269,6 +273,14 @@ pub fn ingest(config: Config, processor: &str, as_json: bool) -> anyhow::Result<
             audit::log(&conn, &e)?;
         }
     }
+    drop(t_audit);
+    {
+        // The last connection closing checkpoints the WAL into the file.
+        let _t = profile::time(Phase::Close);
+        drop(conn);
+        drop(db);
+    }
+    tracing::debug!(target: "glassbox::ingest::profile", "phases:\n{}", profile::summary());
     if as_json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use super::parse::{self, ParsedFile};
 use super::pricing::Prices;
+use super::profile::{self, Phase};
 use crate::repo::usage::{self, FileState, FileWrite, PROC_FAILURE_SCAN, PROC_USAGE};
 
 /// Bump to re-extract every file with the usage processor.
@@ -208,22 +209,34 @@ fn needs(state: &HashMap<String, FileState>, key: &str, f: &FoundFile, version: 
         .is_none_or(|s| s.size != f.size || s.mtime_ns != f.mtime_ns || s.version != version)
 }
 
-fn parse_file(path: &Path) -> std::io::Result<ParsedFile> {
-    // Whole-file reads are fastest (no line copies); stream past 256 MB.
-    let meta = std::fs::metadata(path)?;
-    if meta.len() > 256 * 1024 * 1024 {
-        let f = std::fs::File::open(path)?;
-        parse::parse_reader(std::io::BufReader::with_capacity(1 << 16, f))
-    } else {
-        Ok(parse::parse_bytes(&std::fs::read(path)?))
-    }
+fn parse_file(path: &Path, buf: &mut Vec<u8>) -> std::io::Result<ParsedFile> {
+    parse::parse_chunked(std::fs::File::open(path)?, buf)
+}
+
+/// A parsed file and what its rows need that the parser's thread can work
+/// out, so the writer (the one thread the run waits on) does less.
+struct Parsed {
+    file: ParsedFile,
+    /// `usage_events.id` of each event, when the usage processor runs.
+    event_ids: Option<Vec<String>>,
+}
+
+fn prepare(f: &FoundFile, do_usage: bool, buf: &mut Vec<u8>) -> std::io::Result<Parsed> {
+    let file = parse_file(&f.path, buf)?;
+    let event_ids = do_usage.then(|| {
+        let session_id = usage::session_id(&f.session_file(), &file);
+        usage::event_ids(&session_id, &file)
+    });
+    Ok(Parsed { file, event_ids })
 }
 
 /// A batch is committed at `RunOptions::batch_bytes` of input (default 256 MB,
 /// GLASSBOX_INGEST_BATCH_MB) or this many files, whichever comes first.
 const BATCH_FILES: usize = 2000;
-/// Parsed files waiting for the writer, at most.
-const PARSED_AHEAD: usize = 1024;
+/// Parsed files waiting for the writer, at most. The writer is the slower
+/// side, so a long queue only holds memory; a short one still lets parsers
+/// work on while it commits a batch.
+const PARSED_AHEAD: usize = 64;
 
 struct WriteCtx<'a> {
     mapper: &'a DirMapper,
@@ -238,7 +251,7 @@ struct WriteCtx<'a> {
 fn write_batch(
     conn: &mut Connection,
     work: &[(FoundFile, bool, bool)],
-    batch: &[(usize, ParsedFile)],
+    batch: &[(usize, Parsed)],
     ctx: &WriteCtx<'_>,
     report: &mut RunReport,
 ) {
@@ -262,7 +275,8 @@ fn write_batch(
                 session_file: key,
                 username,
                 user_id: user_id.as_deref(),
-                parsed,
+                parsed: &parsed.file,
+                event_ids: parsed.event_ids.as_deref(),
                 prices: ctx.prices,
                 size: f.size,
                 mtime_ns: f.mtime_ns,
@@ -314,6 +328,7 @@ fn write_batch(
 pub fn run(conn: &mut Connection, opts: &RunOptions<'_>) -> anyhow::Result<RunReport> {
     let started = Instant::now();
     let mut report = RunReport::default();
+    let t_discover = profile::time(Phase::Discover);
     let files = discover(opts.session_dir)?;
     report.files_seen = files.len() as u64;
     let usage_state = usage::processor_state(conn, PROC_USAGE)?;
@@ -331,6 +346,7 @@ pub fn run(conn: &mut Connection, opts: &RunOptions<'_>) -> anyhow::Result<RunRe
         .collect();
     report.files_changed = work.len() as u64;
     let mapper = DirMapper::load(conn)?;
+    drop(t_discover);
     let horizon = (opts.retention_days > 0)
         .then(|| chrono::Utc::now() - chrono::Duration::days(opts.retention_days as i64));
     let horizon_ms = horizon.map(|h| h.timestamp_millis());
@@ -347,26 +363,42 @@ pub fn run(conn: &mut Connection, opts: &RunOptions<'_>) -> anyhow::Result<RunRe
         // Parsed files hold figures, not text (a few KB per MB of transcript),
         // so parsers may run well ahead of the writer: they keep the cores busy
         // while it commits a batch.
-        let (tx, rx) = mpsc::sync_channel::<(usize, std::io::Result<ParsedFile>)>(PARSED_AHEAD);
+        let (tx, rx) = mpsc::sync_channel::<(usize, std::io::Result<Parsed>)>(PARSED_AHEAD);
         let threads = opts.threads.clamp(1, 16).min(work.len());
         std::thread::scope(|scope| -> anyhow::Result<()> {
             for _ in 0..threads {
                 let tx = tx.clone();
                 let (work, next) = (&work, &next);
-                scope.spawn(move || loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((f, _, _)) = work.get(i) else { break };
-                    if tx.send((i, parse_file(&f.path))).is_err() {
-                        break;
+                scope.spawn(move || {
+                    // One read buffer per parser, reused from file to file.
+                    let mut buf = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some((f, do_usage, _)) = work.get(i) else {
+                            break;
+                        };
+                        let parsed = {
+                            let _t = profile::time(Phase::Parse);
+                            prepare(f, *do_usage, &mut buf)
+                        };
+                        if tx.send((i, parsed)).is_err() {
+                            break;
+                        }
                     }
                 });
             }
             drop(tx);
             // Group commit: many files per transaction, bounded by size so a
             // crash redoes little and memory stays flat.
-            let mut batch: Vec<(usize, ParsedFile)> = Vec::new();
+            let mut batch: Vec<(usize, Parsed)> = Vec::new();
             let mut batch_bytes = 0i64;
-            for (i, parsed) in rx {
+            let mut rx = rx.into_iter();
+            loop {
+                let next = {
+                    let _t = profile::time(Phase::WaitParsed);
+                    rx.next()
+                };
+                let Some((i, parsed)) = next else { break };
                 match parsed {
                     Ok(p) => {
                         batch_bytes += work[i].0.size;
@@ -390,7 +422,10 @@ pub fn run(conn: &mut Connection, opts: &RunOptions<'_>) -> anyhow::Result<RunRe
             Ok(())
         })?;
     }
-    let rebuilt = usage::rebuild(conn, horizon.map(|h| h.naive_utc()))?;
+    let rebuilt = {
+        let _t = profile::time(Phase::Rebuild);
+        usage::rebuild(conn, horizon.map(|h| h.naive_utc()))?
+    };
     report.rebuilt_users = rebuilt.users;
     report.rebuilt_days = rebuilt.days;
     report.seconds = started.elapsed().as_secs_f64();
