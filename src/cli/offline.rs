@@ -19,7 +19,11 @@ fn open(config: &Config, http_way: &str) -> anyhow::Result<Db> {
         memory_limit: config.duckdb_memory_limit.clone(),
         threads: config.duckdb_threads,
     };
-    Db::open(&config.db_path(), &opts).map_err(|e| {
+    open_with(config, &opts, http_way)
+}
+
+fn open_with(config: &Config, opts: &DbOptions, http_way: &str) -> anyhow::Result<Db> {
+    Db::open(&config.db_path(), opts).map_err(|e| {
         if e.downcast_ref::<DbLocked>().is_some() {
             anyhow::anyhow!(
                 "{e}. A running server holds the database; do the same over HTTP with an admin token: {http_way}"
@@ -241,8 +245,17 @@ pub fn ingest(config: Config, processor: &str, as_json: bool) -> anyhow::Result<
     })?;
     use crate::ingest::profile::{self, Phase};
     let t_open = profile::time(Phase::Open);
-    let db = open(
+    // This process only ingests: DuckDB gets one thread (its appends and the
+    // final checkpoint are serial; a second thread only spins beside the
+    // parsers) and a small memory limit, past which committed rows wait in
+    // `<db>.tmp` for the checkpoint at exit instead of in memory
+    // (docs/performance.md). The parsers still use GLASSBOX_DUCKDB_THREADS.
+    let db = open_with(
         &config,
+        &DbOptions {
+            memory_limit: config.ingest_memory_limit.clone(),
+            threads: 1,
+        },
         "POST /api/admin/run-session-processor?processor=usage (and ?processor=failure_scan)",
     )?;
     drop(t_open);
