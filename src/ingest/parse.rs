@@ -116,7 +116,10 @@ pub fn parse_reader<R: BufRead>(mut reader: R) -> std::io::Result<ParsedFile> {
 /// the longest line, and a reused buffer costs no fresh pages (a whole-file
 /// read of a large file faults in a new allocation each time). Gives exactly
 /// what `parse_bytes` gives for the same bytes. Only I/O errors fail.
-pub fn parse_chunked<R: std::io::Read>(reader: R, buf: &mut Vec<u8>) -> std::io::Result<ParsedFile> {
+pub fn parse_chunked<R: std::io::Read>(
+    reader: R,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<ParsedFile> {
     parse_chunks(reader, buf, 1 << 20)
 }
 

@@ -136,7 +136,11 @@ pub fn session_id(session_file: &str, parsed: &ParsedFile) -> String {
 
 /// `usage_events.id` of each of the file's events, in order.
 pub fn event_ids(session_id: &str, parsed: &ParsedFile) -> Vec<String> {
-    parsed.events.iter().map(|e| event_id(session_id, e)).collect()
+    parsed
+        .events
+        .iter()
+        .map(|e| event_id(session_id, e))
+        .collect()
 }
 
 fn session_id_of(w: &FileWrite<'_>) -> String {
