@@ -246,29 +246,33 @@ struct WriteCtx<'a> {
     scan_state: &'a HashMap<String, FileState>,
 }
 
-/// Writes a batch in one transaction; if that fails, file by file, so one bad
-/// file cannot hold back the others.
-fn write_batch(
-    conn: &mut Connection,
+/// The keys of files: (session_file, username, user_id).
+type Keys = Vec<(String, String, Option<String>)>;
+
+fn keys_of(
     work: &[(FoundFile, bool, bool)],
-    batch: &[(usize, Parsed)],
+    files: &[(usize, Parsed)],
     ctx: &WriteCtx<'_>,
-    report: &mut RunReport,
-) {
-    if batch.is_empty() {
-        return;
-    }
-    let keys: Vec<(String, String, Option<String>)> = batch
+) -> Keys {
+    files
         .iter()
         .map(|(i, _)| {
             let f = &work[*i].0;
             let (username, user_id) = ctx.mapper.map(&f.dir);
             (f.session_file(), username, user_id)
         })
-        .collect();
-    let writes: Vec<FileWrite<'_>> = batch
+        .collect()
+}
+
+fn writes_of<'b>(
+    work: &'b [(FoundFile, bool, bool)],
+    files: &'b [(usize, Parsed)],
+    keys: &'b Keys,
+    ctx: &WriteCtx<'b>,
+) -> Vec<FileWrite<'b>> {
+    files
         .iter()
-        .zip(&keys)
+        .zip(keys)
         .map(|((i, parsed), (key, username, user_id))| {
             let (f, do_usage, do_scan) = &work[*i];
             FileWrite {
@@ -288,30 +292,136 @@ fn write_batch(
                 replaces_findings: ctx.scan_state.contains_key(key),
             }
         })
-        .collect();
-    let record = |w: &FileWrite<'_>, n: &usage::Written, f: &FoundFile, report: &mut RunReport| {
-        report.events += n.events;
-        report.responses += n.responses;
-        report.findings += n.findings;
-        report.bytes += f.size as u64;
-        report.lines += w.parsed.lines;
-        report.malformed_lines += w.parsed.malformed_lines;
-        report.unknown_type_lines += w.parsed.unknown_type_lines;
-        for r in &w.parsed.responses {
-            if ctx.prices.price(&r.model).is_none() {
-                report.unknown_models.insert(r.model.clone());
+        .collect()
+}
+
+/// Input appended per call inside a batch's transaction: the writer appends
+/// as parsed files arrive instead of waiting for a whole batch, so it works
+/// while the parsers do.
+const APPEND_BYTES: i64 = 32 << 20;
+
+/// A batch being written in one transaction (group commit). Its files' rows
+/// are appended as they arrive; at the end come the summaries, processor
+/// state and rollup work, and the commit. If anything fails, the transaction
+/// is rolled back and the batch written file by file, so one bad file cannot
+/// hold back the others.
+#[derive(Default)]
+struct BatchWriter {
+    files: Vec<(usize, Parsed)>,
+    bytes: i64,
+    /// `files[..appended]` are in the open transaction.
+    appended: usize,
+    unappended_bytes: i64,
+    written: Vec<usage::Written>,
+    /// Some while a transaction is open.
+    open: Option<usage::Batch>,
+    /// An append failed: the batch is redone file by file at its end.
+    failed: bool,
+}
+
+impl BatchWriter {
+    fn push(&mut self, size: i64, i: usize, parsed: Parsed) {
+        self.bytes += size;
+        self.unappended_bytes += size;
+        self.files.push((i, parsed));
+    }
+
+    fn full(&self, batch_bytes: i64) -> bool {
+        self.bytes >= batch_bytes || self.files.len() >= BATCH_FILES
+    }
+
+    /// Appends the files not yet in the transaction, opening it if needed.
+    fn append(
+        &mut self,
+        conn: &mut Connection,
+        work: &[(FoundFile, bool, bool)],
+        ctx: &WriteCtx<'_>,
+    ) {
+        if self.failed || self.appended == self.files.len() {
+            return;
+        }
+        let result = (|| -> anyhow::Result<()> {
+            if self.open.is_none() {
+                conn.execute_batch("BEGIN TRANSACTION")?;
+                self.open = Some(usage::Batch::new());
+            }
+            let new = &self.files[self.appended..];
+            let keys = keys_of(work, new, ctx);
+            let writes = writes_of(work, new, &keys, ctx);
+            self.written
+                .resize(self.files.len(), usage::Written::default());
+            let batch = self.open.as_mut().expect("opened above");
+            usage::append_files(conn, &writes, &mut self.written[self.appended..], batch)
+        })();
+        self.appended = self.files.len();
+        self.unappended_bytes = 0;
+        if let Err(e) = result {
+            tracing::warn!(error = ?e, files = self.files.len(), "batch append failed; writing file by file");
+            self.rollback(conn);
+            self.failed = true;
+        }
+    }
+
+    fn rollback(&mut self, conn: &mut Connection) {
+        if self.open.take().is_some() {
+            if let Err(e) = conn.execute_batch("ROLLBACK") {
+                tracing::warn!(error = ?e, "rollback failed");
             }
         }
-    };
-    match usage::write_files(conn, &writes) {
-        Ok(counts) => {
-            for ((w, n), (i, _)) in writes.iter().zip(&counts).zip(batch) {
-                record(w, n, &work[*i].0, report);
+    }
+
+    /// Appends the rest, finishes and commits; or, after a failure, writes
+    /// the batch file by file. Counts go to the report once committed.
+    fn finish(
+        &mut self,
+        conn: &mut Connection,
+        work: &[(FoundFile, bool, bool)],
+        ctx: &WriteCtx<'_>,
+        report: &mut RunReport,
+    ) {
+        if self.files.is_empty() {
+            return;
+        }
+        self.append(conn, work, ctx);
+        let keys = keys_of(work, &self.files, ctx);
+        let writes = writes_of(work, &self.files, &keys, ctx);
+        let record =
+            |w: &FileWrite<'_>, n: &usage::Written, f: &FoundFile, report: &mut RunReport| {
+                report.events += n.events;
+                report.responses += n.responses;
+                report.findings += n.findings;
+                report.bytes += f.size as u64;
+                report.lines += w.parsed.lines;
+                report.malformed_lines += w.parsed.malformed_lines;
+                report.unknown_type_lines += w.parsed.unknown_type_lines;
+                for r in &w.parsed.responses {
+                    if ctx.prices.price(&r.model).is_none() {
+                        report.unknown_models.insert(r.model.clone());
+                    }
+                }
+            };
+        if !self.failed {
+            let batch = self.open.take().expect("append opened it");
+            let done = usage::finish_files(conn, &writes, &self.written, batch).and_then(|()| {
+                let _t = profile::time(Phase::Commit);
+                Ok(conn.execute_batch("COMMIT")?)
+            });
+            match done {
+                Ok(()) => {
+                    for ((w, n), (i, _)) in writes.iter().zip(&self.written).zip(&self.files) {
+                        record(w, n, &work[*i].0, report);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = ?e, files = writes.len(), "batch write failed; writing file by file");
+                    // A failed COMMIT leaves no transaction; a failed statement does.
+                    let _ = conn.execute_batch("ROLLBACK");
+                    self.failed = true;
+                }
             }
         }
-        Err(batch_err) => {
-            tracing::warn!(error = ?batch_err, files = writes.len(), "batch write failed; writing file by file");
-            for (w, (i, _)) in writes.iter().zip(batch) {
+        if self.failed {
+            for (w, (i, _)) in writes.iter().zip(&self.files) {
                 match usage::write_files(conn, std::slice::from_ref(w)) {
                     Ok(counts) => record(w, &counts[0], &work[*i].0, report),
                     Err(e) => {
@@ -321,6 +431,8 @@ fn write_batch(
                 }
             }
         }
+        drop(writes);
+        *self = BatchWriter::default();
     }
 }
 
@@ -390,8 +502,7 @@ pub fn run(conn: &mut Connection, opts: &RunOptions<'_>) -> anyhow::Result<RunRe
             drop(tx);
             // Group commit: many files per transaction, bounded by size so a
             // crash redoes little and memory stays flat.
-            let mut batch: Vec<(usize, Parsed)> = Vec::new();
-            let mut batch_bytes = 0i64;
+            let mut batch = BatchWriter::default();
             let mut rx = rx.into_iter();
             loop {
                 let next = {
@@ -400,10 +511,7 @@ pub fn run(conn: &mut Connection, opts: &RunOptions<'_>) -> anyhow::Result<RunRe
                 };
                 let Some((i, parsed)) = next else { break };
                 match parsed {
-                    Ok(p) => {
-                        batch_bytes += work[i].0.size;
-                        batch.push((i, p));
-                    }
+                    Ok(p) => batch.push(work[i].0.size, i, p),
                     Err(e) => {
                         // Unreadable now (deleted, permissions): retried next run.
                         report.files_failed += 1;
@@ -412,13 +520,13 @@ pub fn run(conn: &mut Connection, opts: &RunOptions<'_>) -> anyhow::Result<RunRe
                             .push(format!("{}: {e}", work[i].0.session_file()));
                     }
                 }
-                if batch_bytes >= opts.batch_bytes || batch.len() >= BATCH_FILES {
-                    write_batch(conn, &work, &batch, &ctx, &mut report);
-                    batch.clear();
-                    batch_bytes = 0;
+                if batch.full(opts.batch_bytes) {
+                    batch.finish(conn, &work, &ctx, &mut report);
+                } else if batch.unappended_bytes >= APPEND_BYTES.min(opts.batch_bytes) {
+                    batch.append(conn, &work, &ctx);
                 }
             }
-            write_batch(conn, &work, &batch, &ctx, &mut report);
+            batch.finish(conn, &work, &ctx, &mut report);
             Ok(())
         })?;
     }

@@ -152,13 +152,51 @@ fn session_id_of(w: &FileWrite<'_>) -> String {
 /// `ingest_pending` in that same transaction. Files seen for the first time
 /// have nothing to delete.
 pub fn write_files(conn: &mut Connection, files: &[FileWrite<'_>]) -> anyhow::Result<Vec<Written>> {
-    let now = now_micros();
     let mut written = vec![Written::default(); files.len()];
-    let mut days: BTreeSet<String> = BTreeSet::new();
-    // Days of the events written, as day numbers (formatted once each below).
-    let mut event_days: HashSet<i64> = HashSet::new();
-    let mut users: BTreeSet<&str> = BTreeSet::new();
+    let mut batch = Batch::new();
     let tx = conn.transaction()?;
+    append_files(&tx, files, &mut written, &mut batch)?;
+    finish_files(&tx, files, &written, batch)?;
+    let _t = profile::time(Phase::Commit);
+    tx.commit()?;
+    Ok(written)
+}
+
+/// What a batch written in several `append_files` calls owes its end.
+pub struct Batch {
+    /// `extracted_at` and `detected_at` of the whole batch.
+    now: Micros,
+    /// Days the replaced rows covered.
+    days: BTreeSet<String>,
+    /// Days of the events written, as day numbers (formatted once each at the end).
+    event_days: HashSet<i64>,
+}
+
+impl Batch {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Batch {
+        Batch {
+            now: now_micros(),
+            days: BTreeSet::new(),
+            event_days: HashSet::new(),
+        }
+    }
+}
+
+/// Inside the caller's open transaction: deletes the old rows of `files`
+/// (files seen before) and appends their events, responses and findings;
+/// `written[i]` gets file i's counts. Ingest calls it as parsed files arrive,
+/// so the writer appends while the parsers work, then ends the batch with
+/// `finish_files` and a commit.
+pub fn append_files(
+    tx: &Connection,
+    files: &[FileWrite<'_>],
+    written: &mut [Written],
+    batch: &mut Batch,
+) -> anyhow::Result<()> {
+    let now = batch.now;
+    let days = &mut batch.days;
+    let event_days = &mut batch.event_days;
     let t = profile::time(Phase::Delete);
     {
         let mut old_days = tx.prepare(
@@ -294,10 +332,24 @@ pub fn write_files(conn: &mut Connection, files: &[FileWrite<'_>]) -> anyhow::Re
         app.flush()?;
     }
     drop(t);
-    days.extend(event_days.into_iter().map(day_key));
+    Ok(())
+}
+
+/// Inside the same transaction, after every `append_files` call of the
+/// batch: upserts the summaries and processor state of all its `files`
+/// (with their counts) and records the rollup work they owe.
+pub fn finish_files(
+    tx: &Connection,
+    files: &[FileWrite<'_>],
+    written: &[Written],
+    batch: Batch,
+) -> anyhow::Result<()> {
+    let mut days = batch.days;
+    days.extend(batch.event_days.into_iter().map(day_key));
+    let mut users: BTreeSet<&str> = BTreeSet::new();
     let mut summaries = Vec::new();
     let (mut usage_marks, mut scan_marks) = (Vec::new(), Vec::new());
-    for (w, n) in files.iter().zip(&written) {
+    for (w, n) in files.iter().zip(written) {
         if let Some(version) = w.usage_version {
             summaries.push((w, version));
             usage_marks.push((w, version, n.events));
@@ -309,12 +361,12 @@ pub fn write_files(conn: &mut Connection, files: &[FileWrite<'_>]) -> anyhow::Re
     }
     {
         let _t = profile::time(Phase::Summaries);
-        upsert_summaries(&tx, &summaries)?;
+        upsert_summaries(tx, &summaries)?;
     }
     {
         let _t = profile::time(Phase::State);
-        mark_many(&tx, PROC_USAGE, &usage_marks)?;
-        mark_many(&tx, PROC_FAILURE_SCAN, &scan_marks)?;
+        mark_many(tx, PROC_USAGE, &usage_marks)?;
+        mark_many(tx, PROC_FAILURE_SCAN, &scan_marks)?;
     }
     let t = profile::time(Phase::Pending);
     {
@@ -327,9 +379,7 @@ pub fn write_files(conn: &mut Connection, files: &[FileWrite<'_>]) -> anyhow::Re
         }
     }
     drop(t);
-    let _t = profile::time(Phase::Commit);
-    tx.commit()?;
-    Ok(written)
+    Ok(())
 }
 
 fn mark_many(
