@@ -2,8 +2,9 @@
 //!
 //! Discovery costs one `stat` per file; only files whose size, mtime or the
 //! processor's version changed are read. Those are parsed on worker threads
-//! and written by the calling thread, one transaction per file (its rows are
-//! replaced whole), then the rollups owed are rebuilt. A crash at any point
+//! and written by the calling thread as they arrive, in batches of up to
+//! `batch_bytes` of input per transaction (each file's rows are replaced
+//! whole), then the rollups owed are rebuilt. A crash at any point
 //! loses nothing: a file's rows, its state and the rollup work it owes commit
 //! together, and the next run finishes what is pending.
 
