@@ -21,6 +21,9 @@ pub struct Config {
     /// Input per ingest transaction (group commit), in MB.
     pub ingest_batch_mb: u64,
     pub duckdb_memory_limit: String,
+    /// DuckDB's memory limit in the one-shot `glassbox ingest` process
+    /// (committed rows beyond it wait in `<db>.tmp` for the final checkpoint).
+    pub ingest_memory_limit: String,
     pub duckdb_threads: usize,
     pub usage_events_retention_days: u32,
     pub audit_retention_days: u32,
@@ -199,6 +202,15 @@ impl Config {
                 format!("expected a size like 2GB or 512MB, got {duckdb_memory_limit:?}"),
             ));
         }
+        let ingest_memory_limit = env
+            .get("GLASSBOX_INGEST_MEMORY_LIMIT")
+            .unwrap_or_else(|| "64MB".into());
+        if !valid_memory_limit(&ingest_memory_limit) {
+            return Err(bad(
+                "GLASSBOX_INGEST_MEMORY_LIMIT",
+                format!("expected a size like 64MB or 1GB, got {ingest_memory_limit:?}"),
+            ));
+        }
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
@@ -266,6 +278,7 @@ impl Config {
             upload_max_mb,
             ingest_batch_mb,
             duckdb_memory_limit,
+            ingest_memory_limit,
             duckdb_threads,
             usage_events_retention_days: env.parse(
                 "USAGE_EVENTS_RETENTION_DAYS",

@@ -19,7 +19,11 @@ fn open(config: &Config, http_way: &str) -> anyhow::Result<Db> {
         memory_limit: config.duckdb_memory_limit.clone(),
         threads: config.duckdb_threads,
     };
-    Db::open(&config.db_path(), &opts).map_err(|e| {
+    open_with(config, &opts, http_way)
+}
+
+fn open_with(config: &Config, opts: &DbOptions, http_way: &str) -> anyhow::Result<Db> {
+    Db::open(&config.db_path(), opts).map_err(|e| {
         if e.downcast_ref::<DbLocked>().is_some() {
             anyhow::anyhow!(
                 "{e}. A running server holds the database; do the same over HTTP with an admin token: {http_way}"
@@ -239,10 +243,22 @@ pub fn ingest(config: Config, processor: &str, as_json: bool) -> anyhow::Result<
     let which = Processors::parse(processor).ok_or_else(|| {
         anyhow::anyhow!("--processor: expected usage, failure_scan or all, got {processor:?}")
     })?;
-    let db = open(
+    use crate::ingest::profile::{self, Phase};
+    let t_open = profile::time(Phase::Open);
+    // This process only ingests: DuckDB gets one thread (its appends and the
+    // final checkpoint are serial; a second thread only spins beside the
+    // parsers) and a small memory limit, past which committed rows wait in
+    // `<db>.tmp` for the checkpoint at exit instead of in memory
+    // (docs/performance.md). The parsers still use GLASSBOX_DUCKDB_THREADS.
+    let db = open_with(
         &config,
+        &DbOptions {
+            memory_limit: config.ingest_memory_limit.clone(),
+            threads: 1,
+        },
         "POST /api/admin/run-session-processor?processor=usage (and ?processor=failure_scan)",
     )?;
+    drop(t_open);
     let prices = crate::ingest::pricing::Prices::load(config.prices_file.as_deref())?;
     let mut conn = db.connect()?;
     let report = runner::run(
@@ -256,6 +272,7 @@ pub fn ingest(config: Config, processor: &str, as_json: bool) -> anyhow::Result<
             threads: config.duckdb_threads.max(1),
         },
     )?;
+    let t_audit = profile::time(Phase::Audit);
     for (enabled, name) in [(which.usage, "usage"), (which.failure_scan, "failure_scan")] {
         if enabled {
             let e = cli_audit(&format!("run_session_processor:{name}"))
@@ -269,6 +286,14 @@ pub fn ingest(config: Config, processor: &str, as_json: bool) -> anyhow::Result<
             audit::log(&conn, &e)?;
         }
     }
+    drop(t_audit);
+    {
+        // The last connection closing checkpoints the WAL into the file.
+        let _t = profile::time(Phase::Close);
+        drop(conn);
+        drop(db);
+    }
+    tracing::debug!(target: "glassbox::ingest::profile", "phases:\n{}", profile::summary());
     if as_json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -111,6 +111,64 @@ pub fn parse_reader<R: BufRead>(mut reader: R) -> std::io::Result<ParsedFile> {
     Ok(parser.finish())
 }
 
+/// Parses a transcript read in chunks into `buf`, a buffer the caller keeps
+/// from file to file: no line is copied, memory stays at about one chunk plus
+/// the longest line, and a reused buffer costs no fresh pages (a whole-file
+/// read of a large file faults in a new allocation each time). Gives exactly
+/// what `parse_bytes` gives for the same bytes. Only I/O errors fail.
+pub fn parse_chunked<R: std::io::Read>(
+    reader: R,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<ParsedFile> {
+    parse_chunks(reader, buf, 1 << 20)
+}
+
+fn parse_chunks<R: std::io::Read>(
+    mut reader: R,
+    buf: &mut Vec<u8>,
+    chunk: usize,
+) -> std::io::Result<ParsedFile> {
+    let mut parser = Parser::new();
+    if buf.len() < chunk {
+        buf.resize(chunk, 0);
+    }
+    // buf[start..filled] is unconsumed input; buf[start..scanned] holds no '\n'.
+    let (mut start, mut scanned, mut filled) = (0usize, 0usize, 0usize);
+    loop {
+        if filled == buf.len() {
+            if start > 0 {
+                buf.copy_within(start..filled, 0);
+                (scanned, filled) = (scanned - start, filled - start);
+                start = 0;
+            } else {
+                // A line longer than the buffer: grow it.
+                let len = buf.len();
+                buf.resize(len * 2, 0);
+            }
+        }
+        let n = match reader.read(&mut buf[filled..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            break;
+        }
+        filled += n;
+        while let Some(i) = memchr::memchr(b'\n', &buf[scanned..filled]) {
+            let end = scanned + i;
+            parser.feed_line(&buf[start..end]);
+            start = end + 1;
+            scanned = start;
+        }
+        scanned = filled;
+    }
+    if start < filled {
+        parser.feed_line(&buf[start..filled]);
+    }
+    Ok(parser.finish())
+}
+
 /// Parses a whole transcript held in memory (a read buffer or a memory
 /// map), splitting lines with `memchr` and without copying them.
 pub fn parse_bytes(buf: &[u8]) -> ParsedFile {

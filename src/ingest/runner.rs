@@ -2,8 +2,9 @@
 //!
 //! Discovery costs one `stat` per file; only files whose size, mtime or the
 //! processor's version changed are read. Those are parsed on worker threads
-//! and written by the calling thread, one transaction per file (its rows are
-//! replaced whole), then the rollups owed are rebuilt. A crash at any point
+//! and written by the calling thread as they arrive, in batches of up to
+//! `batch_bytes` of input per transaction (each file's rows are replaced
+//! whole), then the rollups owed are rebuilt. A crash at any point
 //! loses nothing: a file's rows, its state and the rollup work it owes commit
 //! together, and the next run finishes what is pending.
 
@@ -18,6 +19,7 @@ use serde::Serialize;
 
 use super::parse::{self, ParsedFile};
 use super::pricing::Prices;
+use super::profile::{self, Phase};
 use crate::repo::usage::{self, FileState, FileWrite, PROC_FAILURE_SCAN, PROC_USAGE};
 
 /// Bump to re-extract every file with the usage processor.
@@ -208,22 +210,34 @@ fn needs(state: &HashMap<String, FileState>, key: &str, f: &FoundFile, version: 
         .is_none_or(|s| s.size != f.size || s.mtime_ns != f.mtime_ns || s.version != version)
 }
 
-fn parse_file(path: &Path) -> std::io::Result<ParsedFile> {
-    // Whole-file reads are fastest (no line copies); stream past 256 MB.
-    let meta = std::fs::metadata(path)?;
-    if meta.len() > 256 * 1024 * 1024 {
-        let f = std::fs::File::open(path)?;
-        parse::parse_reader(std::io::BufReader::with_capacity(1 << 16, f))
-    } else {
-        Ok(parse::parse_bytes(&std::fs::read(path)?))
-    }
+fn parse_file(path: &Path, buf: &mut Vec<u8>) -> std::io::Result<ParsedFile> {
+    parse::parse_chunked(std::fs::File::open(path)?, buf)
+}
+
+/// A parsed file and what its rows need that the parser's thread can work
+/// out, so the writer (the one thread the run waits on) does less.
+struct Parsed {
+    file: ParsedFile,
+    /// `usage_events.id` of each event, when the usage processor runs.
+    event_ids: Option<Vec<String>>,
+}
+
+fn prepare(f: &FoundFile, do_usage: bool, buf: &mut Vec<u8>) -> std::io::Result<Parsed> {
+    let file = parse_file(&f.path, buf)?;
+    let event_ids = do_usage.then(|| {
+        let session_id = usage::session_id(&f.session_file(), &file);
+        usage::event_ids(&session_id, &file)
+    });
+    Ok(Parsed { file, event_ids })
 }
 
 /// A batch is committed at `RunOptions::batch_bytes` of input (default 256 MB,
 /// GLASSBOX_INGEST_BATCH_MB) or this many files, whichever comes first.
 const BATCH_FILES: usize = 2000;
-/// Parsed files waiting for the writer, at most.
-const PARSED_AHEAD: usize = 1024;
+/// Parsed files waiting for the writer, at most. The writer is the slower
+/// side, so a long queue only holds memory; a short one still lets parsers
+/// work on while it commits a batch.
+const PARSED_AHEAD: usize = 64;
 
 struct WriteCtx<'a> {
     mapper: &'a DirMapper,
@@ -233,36 +247,41 @@ struct WriteCtx<'a> {
     scan_state: &'a HashMap<String, FileState>,
 }
 
-/// Writes a batch in one transaction; if that fails, file by file, so one bad
-/// file cannot hold back the others.
-fn write_batch(
-    conn: &mut Connection,
+/// The keys of files: (session_file, username, user_id).
+type Keys = Vec<(String, String, Option<String>)>;
+
+fn keys_of(
     work: &[(FoundFile, bool, bool)],
-    batch: &[(usize, ParsedFile)],
+    files: &[(usize, Parsed)],
     ctx: &WriteCtx<'_>,
-    report: &mut RunReport,
-) {
-    if batch.is_empty() {
-        return;
-    }
-    let keys: Vec<(String, String, Option<String>)> = batch
+) -> Keys {
+    files
         .iter()
         .map(|(i, _)| {
             let f = &work[*i].0;
             let (username, user_id) = ctx.mapper.map(&f.dir);
             (f.session_file(), username, user_id)
         })
-        .collect();
-    let writes: Vec<FileWrite<'_>> = batch
+        .collect()
+}
+
+fn writes_of<'b>(
+    work: &'b [(FoundFile, bool, bool)],
+    files: &'b [(usize, Parsed)],
+    keys: &'b Keys,
+    ctx: &WriteCtx<'b>,
+) -> Vec<FileWrite<'b>> {
+    files
         .iter()
-        .zip(&keys)
+        .zip(keys)
         .map(|((i, parsed), (key, username, user_id))| {
             let (f, do_usage, do_scan) = &work[*i];
             FileWrite {
                 session_file: key,
                 username,
                 user_id: user_id.as_deref(),
-                parsed,
+                parsed: &parsed.file,
+                event_ids: parsed.event_ids.as_deref(),
                 prices: ctx.prices,
                 size: f.size,
                 mtime_ns: f.mtime_ns,
@@ -274,30 +293,136 @@ fn write_batch(
                 replaces_findings: ctx.scan_state.contains_key(key),
             }
         })
-        .collect();
-    let record = |w: &FileWrite<'_>, n: &usage::Written, f: &FoundFile, report: &mut RunReport| {
-        report.events += n.events;
-        report.responses += n.responses;
-        report.findings += n.findings;
-        report.bytes += f.size as u64;
-        report.lines += w.parsed.lines;
-        report.malformed_lines += w.parsed.malformed_lines;
-        report.unknown_type_lines += w.parsed.unknown_type_lines;
-        for r in &w.parsed.responses {
-            if ctx.prices.price(&r.model).is_none() {
-                report.unknown_models.insert(r.model.clone());
+        .collect()
+}
+
+/// Input appended per call inside a batch's transaction: the writer appends
+/// as parsed files arrive instead of waiting for a whole batch, so it works
+/// while the parsers do.
+const APPEND_BYTES: i64 = 32 << 20;
+
+/// A batch being written in one transaction (group commit). Its files' rows
+/// are appended as they arrive; at the end come the summaries, processor
+/// state and rollup work, and the commit. If anything fails, the transaction
+/// is rolled back and the batch written file by file, so one bad file cannot
+/// hold back the others.
+#[derive(Default)]
+struct BatchWriter {
+    files: Vec<(usize, Parsed)>,
+    bytes: i64,
+    /// `files[..appended]` are in the open transaction.
+    appended: usize,
+    unappended_bytes: i64,
+    written: Vec<usage::Written>,
+    /// Some while a transaction is open.
+    open: Option<usage::Batch>,
+    /// An append failed: the batch is redone file by file at its end.
+    failed: bool,
+}
+
+impl BatchWriter {
+    fn push(&mut self, size: i64, i: usize, parsed: Parsed) {
+        self.bytes += size;
+        self.unappended_bytes += size;
+        self.files.push((i, parsed));
+    }
+
+    fn full(&self, batch_bytes: i64) -> bool {
+        self.bytes >= batch_bytes || self.files.len() >= BATCH_FILES
+    }
+
+    /// Appends the files not yet in the transaction, opening it if needed.
+    fn append(
+        &mut self,
+        conn: &mut Connection,
+        work: &[(FoundFile, bool, bool)],
+        ctx: &WriteCtx<'_>,
+    ) {
+        if self.failed || self.appended == self.files.len() {
+            return;
+        }
+        let result = (|| -> anyhow::Result<()> {
+            if self.open.is_none() {
+                conn.execute_batch("BEGIN TRANSACTION")?;
+                self.open = Some(usage::Batch::new());
+            }
+            let new = &self.files[self.appended..];
+            let keys = keys_of(work, new, ctx);
+            let writes = writes_of(work, new, &keys, ctx);
+            self.written
+                .resize(self.files.len(), usage::Written::default());
+            let batch = self.open.as_mut().expect("opened above");
+            usage::append_files(conn, &writes, &mut self.written[self.appended..], batch)
+        })();
+        self.appended = self.files.len();
+        self.unappended_bytes = 0;
+        if let Err(e) = result {
+            tracing::warn!(error = ?e, files = self.files.len(), "batch append failed; writing file by file");
+            self.rollback(conn);
+            self.failed = true;
+        }
+    }
+
+    fn rollback(&mut self, conn: &mut Connection) {
+        if self.open.take().is_some() {
+            if let Err(e) = conn.execute_batch("ROLLBACK") {
+                tracing::warn!(error = ?e, "rollback failed");
             }
         }
-    };
-    match usage::write_files(conn, &writes) {
-        Ok(counts) => {
-            for ((w, n), (i, _)) in writes.iter().zip(&counts).zip(batch) {
-                record(w, n, &work[*i].0, report);
+    }
+
+    /// Appends the rest, finishes and commits; or, after a failure, writes
+    /// the batch file by file. Counts go to the report once committed.
+    fn finish(
+        &mut self,
+        conn: &mut Connection,
+        work: &[(FoundFile, bool, bool)],
+        ctx: &WriteCtx<'_>,
+        report: &mut RunReport,
+    ) {
+        if self.files.is_empty() {
+            return;
+        }
+        self.append(conn, work, ctx);
+        let keys = keys_of(work, &self.files, ctx);
+        let writes = writes_of(work, &self.files, &keys, ctx);
+        let record =
+            |w: &FileWrite<'_>, n: &usage::Written, f: &FoundFile, report: &mut RunReport| {
+                report.events += n.events;
+                report.responses += n.responses;
+                report.findings += n.findings;
+                report.bytes += f.size as u64;
+                report.lines += w.parsed.lines;
+                report.malformed_lines += w.parsed.malformed_lines;
+                report.unknown_type_lines += w.parsed.unknown_type_lines;
+                for r in &w.parsed.responses {
+                    if ctx.prices.price(&r.model).is_none() {
+                        report.unknown_models.insert(r.model.clone());
+                    }
+                }
+            };
+        if !self.failed {
+            let batch = self.open.take().expect("append opened it");
+            let done = usage::finish_files(conn, &writes, &self.written, batch).and_then(|()| {
+                let _t = profile::time(Phase::Commit);
+                Ok(conn.execute_batch("COMMIT")?)
+            });
+            match done {
+                Ok(()) => {
+                    for ((w, n), (i, _)) in writes.iter().zip(&self.written).zip(&self.files) {
+                        record(w, n, &work[*i].0, report);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = ?e, files = writes.len(), "batch write failed; writing file by file");
+                    // A failed COMMIT leaves no transaction; a failed statement does.
+                    let _ = conn.execute_batch("ROLLBACK");
+                    self.failed = true;
+                }
             }
         }
-        Err(batch_err) => {
-            tracing::warn!(error = ?batch_err, files = writes.len(), "batch write failed; writing file by file");
-            for (w, (i, _)) in writes.iter().zip(batch) {
+        if self.failed {
+            for (w, (i, _)) in writes.iter().zip(&self.files) {
                 match usage::write_files(conn, std::slice::from_ref(w)) {
                     Ok(counts) => record(w, &counts[0], &work[*i].0, report),
                     Err(e) => {
@@ -307,6 +432,8 @@ fn write_batch(
                 }
             }
         }
+        drop(writes);
+        *self = BatchWriter::default();
     }
 }
 
@@ -314,6 +441,7 @@ fn write_batch(
 pub fn run(conn: &mut Connection, opts: &RunOptions<'_>) -> anyhow::Result<RunReport> {
     let started = Instant::now();
     let mut report = RunReport::default();
+    let t_discover = profile::time(Phase::Discover);
     let files = discover(opts.session_dir)?;
     report.files_seen = files.len() as u64;
     let usage_state = usage::processor_state(conn, PROC_USAGE)?;
@@ -331,6 +459,7 @@ pub fn run(conn: &mut Connection, opts: &RunOptions<'_>) -> anyhow::Result<RunRe
         .collect();
     report.files_changed = work.len() as u64;
     let mapper = DirMapper::load(conn)?;
+    drop(t_discover);
     let horizon = (opts.retention_days > 0)
         .then(|| chrono::Utc::now() - chrono::Duration::days(opts.retention_days as i64));
     let horizon_ms = horizon.map(|h| h.timestamp_millis());
@@ -347,31 +476,43 @@ pub fn run(conn: &mut Connection, opts: &RunOptions<'_>) -> anyhow::Result<RunRe
         // Parsed files hold figures, not text (a few KB per MB of transcript),
         // so parsers may run well ahead of the writer: they keep the cores busy
         // while it commits a batch.
-        let (tx, rx) = mpsc::sync_channel::<(usize, std::io::Result<ParsedFile>)>(PARSED_AHEAD);
+        let (tx, rx) = mpsc::sync_channel::<(usize, std::io::Result<Parsed>)>(PARSED_AHEAD);
         let threads = opts.threads.clamp(1, 16).min(work.len());
         std::thread::scope(|scope| -> anyhow::Result<()> {
             for _ in 0..threads {
                 let tx = tx.clone();
                 let (work, next) = (&work, &next);
-                scope.spawn(move || loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((f, _, _)) = work.get(i) else { break };
-                    if tx.send((i, parse_file(&f.path))).is_err() {
-                        break;
+                scope.spawn(move || {
+                    // One read buffer per parser, reused from file to file.
+                    let mut buf = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some((f, do_usage, _)) = work.get(i) else {
+                            break;
+                        };
+                        let parsed = {
+                            let _t = profile::time(Phase::Parse);
+                            prepare(f, *do_usage, &mut buf)
+                        };
+                        if tx.send((i, parsed)).is_err() {
+                            break;
+                        }
                     }
                 });
             }
             drop(tx);
             // Group commit: many files per transaction, bounded by size so a
             // crash redoes little and memory stays flat.
-            let mut batch: Vec<(usize, ParsedFile)> = Vec::new();
-            let mut batch_bytes = 0i64;
-            for (i, parsed) in rx {
+            let mut batch = BatchWriter::default();
+            let mut rx = rx.into_iter();
+            loop {
+                let next = {
+                    let _t = profile::time(Phase::WaitParsed);
+                    rx.next()
+                };
+                let Some((i, parsed)) = next else { break };
                 match parsed {
-                    Ok(p) => {
-                        batch_bytes += work[i].0.size;
-                        batch.push((i, p));
-                    }
+                    Ok(p) => batch.push(work[i].0.size, i, p),
                     Err(e) => {
                         // Unreadable now (deleted, permissions): retried next run.
                         report.files_failed += 1;
@@ -380,17 +521,20 @@ pub fn run(conn: &mut Connection, opts: &RunOptions<'_>) -> anyhow::Result<RunRe
                             .push(format!("{}: {e}", work[i].0.session_file()));
                     }
                 }
-                if batch_bytes >= opts.batch_bytes || batch.len() >= BATCH_FILES {
-                    write_batch(conn, &work, &batch, &ctx, &mut report);
-                    batch.clear();
-                    batch_bytes = 0;
+                if batch.full(opts.batch_bytes) {
+                    batch.finish(conn, &work, &ctx, &mut report);
+                } else if batch.unappended_bytes >= APPEND_BYTES.min(opts.batch_bytes) {
+                    batch.append(conn, &work, &ctx);
                 }
             }
-            write_batch(conn, &work, &batch, &ctx, &mut report);
+            batch.finish(conn, &work, &ctx, &mut report);
             Ok(())
         })?;
     }
-    let rebuilt = usage::rebuild(conn, horizon.map(|h| h.naive_utc()))?;
+    let rebuilt = {
+        let _t = profile::time(Phase::Rebuild);
+        usage::rebuild(conn, horizon.map(|h| h.naive_utc()))?
+    };
     report.rebuilt_users = rebuilt.users;
     report.rebuilt_days = rebuilt.days;
     report.seconds = started.elapsed().as_secs_f64();

@@ -1,12 +1,14 @@
 //! Session ingestion's tables: usage_events, usage_responses, session_findings,
 //! usage_session_summary, the rollups, processor state and uploads.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDateTime};
+use duckdb::types::{TimeUnit, ToSql, ToSqlOutput, ValueRef};
 use duckdb::{params, Connection};
 use sha2::{Digest, Sha256};
 
+use crate::ingest::profile::{self, Phase};
 use crate::model::pricing::Prices;
 use crate::model::transcript::{ParsedFile, ToolEvent};
 
@@ -48,6 +50,9 @@ pub struct FileWrite<'a> {
     pub username: &'a str,
     pub user_id: Option<&'a str>,
     pub parsed: &'a ParsedFile,
+    /// `event_ids(session_id, parsed)`, when the caller worked them out
+    /// already (ingest does it on its parser threads); else computed here.
+    pub event_ids: Option<&'a [String]>,
     pub prices: &'a Prices,
     pub size: i64,
     pub mtime_ns: i64,
@@ -70,10 +75,41 @@ pub struct Written {
     pub findings: u64,
 }
 
-fn ts(ms: i64) -> NaiveDateTime {
-    DateTime::from_timestamp_millis(ms)
+/// A TIMESTAMP bound as its microseconds: the appender's NaiveDateTime goes
+/// through text that DuckDB parses back (a third of an event row's cost).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Micros(i64);
+
+impl ToSql for Micros {
+    fn to_sql(&self) -> duckdb::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(ValueRef::Timestamp(
+            TimeUnit::Microsecond,
+            self.0,
+        )))
+    }
+}
+
+/// A time in milliseconds as stored: out of chrono's range reads as the epoch.
+fn ts(ms: i64) -> Micros {
+    Micros(
+        DateTime::from_timestamp_millis(ms)
+            .unwrap_or_default()
+            .timestamp_micros(),
+    )
+}
+
+fn now_micros() -> Micros {
+    Micros(chrono::Utc::now().timestamp_micros())
+}
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// `YYYY-MM-DD` of a day number since the epoch.
+fn day_key(day: i64) -> String {
+    DateTime::from_timestamp(day * 86_400, 0)
         .unwrap_or_default()
-        .naive_utc()
+        .format("%Y-%m-%d")
+        .to_string()
 }
 
 /// Agnes's event id: stable across re-extraction of the same line.
@@ -90,11 +126,25 @@ fn event_id(session_id: &str, e: &ToolEvent) -> String {
     hex::encode(&Sha256::digest(key.as_bytes())[..16])
 }
 
-fn session_id_of(w: &FileWrite<'_>) -> String {
-    w.parsed.session_id.clone().unwrap_or_else(|| {
-        let name = w.session_file.rsplit('/').next().unwrap_or(w.session_file);
+/// The file's session id, else its name without `.jsonl`.
+pub fn session_id(session_file: &str, parsed: &ParsedFile) -> String {
+    parsed.session_id.clone().unwrap_or_else(|| {
+        let name = session_file.rsplit('/').next().unwrap_or(session_file);
         name.trim_end_matches(".jsonl").to_string()
     })
+}
+
+/// `usage_events.id` of each of the file's events, in order.
+pub fn event_ids(session_id: &str, parsed: &ParsedFile) -> Vec<String> {
+    parsed
+        .events
+        .iter()
+        .map(|e| event_id(session_id, e))
+        .collect()
+}
+
+fn session_id_of(w: &FileWrite<'_>) -> String {
+    session_id(w.session_file, w.parsed)
 }
 
 /// Replaces the rows of a batch of files in one transaction (group commit:
@@ -102,11 +152,52 @@ fn session_id_of(w: &FileWrite<'_>) -> String {
 /// `ingest_pending` in that same transaction. Files seen for the first time
 /// have nothing to delete.
 pub fn write_files(conn: &mut Connection, files: &[FileWrite<'_>]) -> anyhow::Result<Vec<Written>> {
-    let now = chrono::Utc::now().naive_utc();
     let mut written = vec![Written::default(); files.len()];
-    let mut days: BTreeSet<String> = BTreeSet::new();
-    let mut users: BTreeSet<&str> = BTreeSet::new();
+    let mut batch = Batch::new();
     let tx = conn.transaction()?;
+    append_files(&tx, files, &mut written, &mut batch)?;
+    finish_files(&tx, files, &written, batch)?;
+    let _t = profile::time(Phase::Commit);
+    tx.commit()?;
+    Ok(written)
+}
+
+/// What a batch written in several `append_files` calls owes its end.
+pub struct Batch {
+    /// `extracted_at` and `detected_at` of the whole batch.
+    now: Micros,
+    /// Days the replaced rows covered.
+    days: BTreeSet<String>,
+    /// Days of the events written, as day numbers (formatted once each at the end).
+    event_days: HashSet<i64>,
+}
+
+impl Batch {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Batch {
+        Batch {
+            now: now_micros(),
+            days: BTreeSet::new(),
+            event_days: HashSet::new(),
+        }
+    }
+}
+
+/// Inside the caller's open transaction: deletes the old rows of `files`
+/// (files seen before) and appends their events, responses and findings;
+/// `written[i]` gets file i's counts. Ingest calls it as parsed files arrive,
+/// so the writer appends while the parsers work, then ends the batch with
+/// `finish_files` and a commit.
+pub fn append_files(
+    tx: &Connection,
+    files: &[FileWrite<'_>],
+    written: &mut [Written],
+    batch: &mut Batch,
+) -> anyhow::Result<()> {
+    let now = batch.now;
+    let days = &mut batch.days;
+    let event_days = &mut batch.event_days;
+    let t = profile::time(Phase::Delete);
     {
         let mut old_days = tx.prepare(
             "SELECT DISTINCT strftime(CAST(occurred_at AS DATE), '%Y-%m-%d') FROM usage_events WHERE session_file = ?",
@@ -128,6 +219,8 @@ pub fn write_files(conn: &mut Connection, files: &[FileWrite<'_>]) -> anyhow::Re
             }
         }
     }
+    drop(t);
+    let t = profile::time(Phase::AppendEvents);
     {
         let mut app = tx.appender("usage_events")?;
         for (w, n) in files.iter().zip(written.iter_mut()) {
@@ -135,15 +228,23 @@ pub fn write_files(conn: &mut Connection, files: &[FileWrite<'_>]) -> anyhow::Re
                 continue;
             };
             let session_id = session_id_of(w);
-            for e in &w.parsed.events {
+            let computed;
+            let ids = match w.event_ids {
+                Some(ids) if ids.len() == w.parsed.events.len() => ids,
+                _ => {
+                    computed = event_ids(&session_id, w.parsed);
+                    &computed
+                }
+            };
+            for (e, id) in w.parsed.events.iter().zip(ids) {
                 let at = e.occurred_at_ms.unwrap_or(w.fallback_ms);
                 if w.horizon_ms.is_some_and(|h| at < h) {
                     continue;
                 }
                 let t = ts(at);
-                days.insert(t.format("%Y-%m-%d").to_string());
+                event_days.insert(t.0.div_euclid(MICROS_PER_DAY));
                 app.append_row(params![
-                    event_id(&session_id, e),
+                    id,
                     session_id,
                     w.session_file,
                     w.username,
@@ -170,6 +271,8 @@ pub fn write_files(conn: &mut Connection, files: &[FileWrite<'_>]) -> anyhow::Re
         }
         app.flush()?;
     }
+    drop(t);
+    let t = profile::time(Phase::AppendResponses);
     {
         let mut app = tx.appender("usage_responses")?;
         for (w, n) in files.iter().zip(written.iter_mut()) {
@@ -204,6 +307,8 @@ pub fn write_files(conn: &mut Connection, files: &[FileWrite<'_>]) -> anyhow::Re
         }
         app.flush()?;
     }
+    drop(t);
+    let t = profile::time(Phase::AppendFindings);
     {
         let mut app = tx.appender("session_findings")?;
         for (w, n) in files.iter().zip(written.iter_mut()) {
@@ -226,9 +331,25 @@ pub fn write_files(conn: &mut Connection, files: &[FileWrite<'_>]) -> anyhow::Re
         }
         app.flush()?;
     }
+    drop(t);
+    Ok(())
+}
+
+/// Inside the same transaction, after every `append_files` call of the
+/// batch: upserts the summaries and processor state of all its `files`
+/// (with their counts) and records the rollup work they owe.
+pub fn finish_files(
+    tx: &Connection,
+    files: &[FileWrite<'_>],
+    written: &[Written],
+    batch: Batch,
+) -> anyhow::Result<()> {
+    let mut days = batch.days;
+    days.extend(batch.event_days.into_iter().map(day_key));
+    let mut users: BTreeSet<&str> = BTreeSet::new();
     let mut summaries = Vec::new();
     let (mut usage_marks, mut scan_marks) = (Vec::new(), Vec::new());
-    for (w, n) in files.iter().zip(&written) {
+    for (w, n) in files.iter().zip(written) {
         if let Some(version) = w.usage_version {
             summaries.push((w, version));
             usage_marks.push((w, version, n.events));
@@ -238,9 +359,16 @@ pub fn write_files(conn: &mut Connection, files: &[FileWrite<'_>]) -> anyhow::Re
             scan_marks.push((w, version, n.findings));
         }
     }
-    upsert_summaries(&tx, &summaries)?;
-    mark_many(&tx, PROC_USAGE, &usage_marks)?;
-    mark_many(&tx, PROC_FAILURE_SCAN, &scan_marks)?;
+    {
+        let _t = profile::time(Phase::Summaries);
+        upsert_summaries(tx, &summaries)?;
+    }
+    {
+        let _t = profile::time(Phase::State);
+        mark_many(tx, PROC_USAGE, &usage_marks)?;
+        mark_many(tx, PROC_FAILURE_SCAN, &scan_marks)?;
+    }
+    let t = profile::time(Phase::Pending);
     {
         let mut pend = tx.prepare("INSERT INTO ingest_pending VALUES (?, ?)")?;
         for u in users {
@@ -250,8 +378,8 @@ pub fn write_files(conn: &mut Connection, files: &[FileWrite<'_>]) -> anyhow::Re
             pend.execute(params!["day", d])?;
         }
     }
-    tx.commit()?;
-    Ok(written)
+    drop(t);
+    Ok(())
 }
 
 fn mark_many(
@@ -262,7 +390,7 @@ fn mark_many(
     if rows.is_empty() {
         return Ok(());
     }
-    let now = chrono::Utc::now().naive_utc();
+    let now = now_micros();
     {
         let mut app = tx.appender("ingest_stage_state")?;
         for (w, version, items) in rows {
@@ -295,7 +423,7 @@ fn upsert_summaries(tx: &Connection, rows: &[(&FileWrite<'_>, i32)]) -> anyhow::
     if rows.is_empty() {
         return Ok(());
     }
-    let now = chrono::Utc::now().naive_utc();
+    let now = now_micros();
     {
         // Columns in table order (see migrations/0002_telemetry.sql).
         let mut app = tx.appender("ingest_stage_summary")?;
@@ -416,7 +544,7 @@ pub fn rebuild(conn: &mut Connection, horizon: Option<NaiveDateTime>) -> anyhow:
                  ORDER BY input_tokens + output_tokens + cache_creation_tokens + cache_read_tokens DESC,
                           first_ts ASC, session_file ASC) AS rn
                FROM usage_responses WHERE username IN (SELECT username FROM pending_users)) AS w
-         WHERE r.rowid = w.rid;",
+         WHERE r.rowid = w.rid AND r.counted <> (w.rn = 1);",
     )?;
     // `started_at` below is the summary's: responses have none.
     tx.execute(

@@ -58,7 +58,26 @@ fn parse(s: &str) -> ParsedFile {
     let a = parse_bytes(s.as_bytes());
     let b = parse_reader(s.as_bytes()).expect("in-memory reader");
     assert_eq!(a, b, "parse_bytes and parse_reader must agree");
+    // Small reads into a small buffer: lines cross reads, the buffer is
+    // compacted and grows past long lines; a reused buffer changes nothing.
+    let mut buf = Vec::new();
+    for chunk in [16, 1 << 20] {
+        let c = super::parse_chunks(Trickle(s.as_bytes(), 7), &mut buf, chunk).expect("in memory");
+        assert_eq!(a, c, "parse_bytes and parse_chunked must agree");
+    }
     a
+}
+
+/// A reader that returns at most `.1` bytes per read.
+struct Trickle<'a>(&'a [u8], usize);
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.0.len().min(self.1).min(out.len());
+        out[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
 }
 
 fn kinds(p: &ParsedFile) -> Vec<(FindingType, u64)> {
