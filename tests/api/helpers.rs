@@ -203,6 +203,30 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Synthetic telemetry (`synth_usage::make_usage`) for the analyst and a
+    /// new analyst per name in `others` (`NAME@example.com`).
+    pub async fn add_usage(&self, others: &[&str], events: u64, sessions: u64, days: u32) {
+        let me = match self.user_by_email("analyst@example.com").await {
+            Some(u) => u,
+            None => self.create_user("analyst@example.com", Role::Analyst).await,
+        };
+        let mut people = vec![(me.id, me.email)];
+        for n in others {
+            let u = self
+                .create_user(&format!("{n}@example.com"), Role::Analyst)
+                .await;
+            people.push((u.id, u.email));
+        }
+        self.state
+            .db
+            .run(move |c| {
+                glassbox::synth_usage::make_usage(c, &people, events, sessions, days)?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+
     pub async fn query_i64(&self, sql: &str) -> i64 {
         let sql = sql.to_string();
         self.state

@@ -16,22 +16,7 @@ async fn app_with_usage() -> (TestApp, Api, Api) {
     let app = TestApp::spawn().await;
     let analyst = app.api_as(Role::Analyst).await;
     let admin = app.api_as(Role::Admin).await;
-    let me = app.user_by_email(ANALYST).await.unwrap();
-    let mut people = vec![(me.id.clone(), me.email.clone())];
-    for n in ["bo", "cy", "dee"] {
-        let u = app
-            .create_user(&format!("{n}@example.com"), Role::Analyst)
-            .await;
-        people.push((u.id, u.email));
-    }
-    app.state
-        .db
-        .run(move |c| {
-            glassbox::synth_usage::make_usage(c, &people, 6_000, 40, 20)?;
-            Ok(())
-        })
-        .await
-        .unwrap();
+    app.add_usage(&["bo", "cy", "dee"], 6_000, 40, 20).await;
     (app, admin, analyst)
 }
 

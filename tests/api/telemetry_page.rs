@@ -13,23 +13,7 @@ const ANALYST: &str = "analyst@example.com";
 /// A server with synthetic events for the analyst and two other people.
 async fn app_with_usage() -> TestApp {
     let app = TestApp::spawn().await;
-    let _ = app.api_as(Role::Analyst).await;
-    let me = app.user_by_email(ANALYST).await.unwrap();
-    let mut people = vec![(me.id.clone(), me.email.clone())];
-    for n in ["bo", "cy"] {
-        let u = app
-            .create_user(&format!("{n}@example.com"), Role::Analyst)
-            .await;
-        people.push((u.id, u.email));
-    }
-    app.state
-        .db
-        .run(move |c| {
-            glassbox::synth_usage::make_usage(c, &people, 600, 20, 10)?;
-            Ok(())
-        })
-        .await
-        .unwrap();
+    app.add_usage(&["bo", "cy"], 600, 20, 10).await;
     app
 }
 
