@@ -241,6 +241,8 @@ pub fn make_usage(
          DROP TABLE synth_sessions;",
     )
     .context("while writing summaries and rollups")?;
+    crate::repo::telemetry::rollup::recount(conn, crate::repo::telemetry::rollup::Days::All)
+        .context("while writing the events' daily rollups")?;
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "synth: summaries and rollups written"

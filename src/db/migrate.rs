@@ -27,6 +27,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "app_events_daily",
         include_str!("../../migrations/0005_app_events_daily.sql"),
     ),
+    (
+        6,
+        "usage_events_daily",
+        include_str!("../../migrations/0006_usage_events_daily.sql"),
+    ),
 ];
 
 /// The newest schema version this binary knows.

@@ -589,6 +589,9 @@ pub fn rebuild(conn: &mut Connection, horizon: Option<NaiveDateTime>) -> anyhow:
          GROUP BY ALL",
         params![horizon_day],
     )?;
+    // The Telemetry page's rollups mirror every day's events, the days
+    // before the horizon included (their events are still there).
+    crate::repo::telemetry::rollup::recount(&tx, crate::repo::telemetry::rollup::Days::Pending)?;
     tx.execute_batch(
         "DELETE FROM ingest_pending; DELETE FROM pending_users; DELETE FROM pending_days;",
     )?;
@@ -680,6 +683,9 @@ pub fn reprocess(
             params![horizon, horizon],
         )?;
         tx.execute("DELETE FROM usage_tool_daily WHERE day >= ?", params![day])?;
+        tx.execute_batch(
+            "DELETE FROM usage_events_daily; DELETE FROM usage_event_sessions_daily;",
+        )?;
         tx.execute(
             "DELETE FROM usage_tokens_daily WHERE day >= ?",
             params![day],
@@ -715,6 +721,10 @@ pub fn prune(
         tx.execute(
             "DELETE FROM usage_responses WHERE first_ts < ?",
             params![horizon],
+        )?;
+        crate::repo::telemetry::rollup::recount(
+            &tx,
+            crate::repo::telemetry::rollup::Days::Through(horizon.date()),
         )?;
         tx.commit()?;
     }

@@ -104,8 +104,23 @@ fn an_unchanged_corpus_is_not_read_again_and_a_grown_file_is_replaced_not_added(
     text.push_str(r#"{"type":"assistant","isSidechain":false,"sessionId":"s","timestamp":"2026-09-01T09:30:00.000Z","requestId":"req_new","message":{"id":"msg_new","model":"claude-opus-4-7","role":"assistant","content":[{"type":"tool_use","id":"toolu_new","name":"Bash","input":{"command":"ls"}}],"usage":{"input_tokens":1,"output_tokens":2,"cache_creation_input_tokens":0,"cache_read_input_tokens":0}}}"#);
     text.push('\n');
     std::fs::write(&path, text).unwrap();
+    let rollup_rows = i(
+        &c,
+        "SELECT count(*) FROM usage_events_daily WHERE ? = 'x'",
+        "x",
+    );
+    assert!(rollup_rows > 0);
+    assert_eq!(
+        glassbox::repo::telemetry::rollup::mismatches(&c).unwrap(),
+        0
+    );
     let grown = ingest(&db, &sessions, Processors::ALL);
     assert_eq!(grown.files_changed, 1);
+    // The Telemetry page's rollups follow the replaced rows exactly.
+    assert_eq!(
+        glassbox::repo::telemetry::rollup::mismatches(&c).unwrap(),
+        0
+    );
     assert_eq!(
         i(&c, "SELECT count(*) FROM usage_events WHERE ? = 'x'", "x"),
         events + 1

@@ -1,5 +1,5 @@
 //! The daily trend of the Telemetry page: events and errors per day from
-//! `usage_events`, tokens and cost per day from the same source as the KPI
+//! the events' rollup (see [`super::rollup`]), tokens and cost per day from the same source as the KPI
 //! figures (which ignores tool filters).
 
 use std::collections::BTreeMap;
@@ -23,13 +23,13 @@ pub struct DayPoint {
 /// Every day of the filter's window that has events or tokens, oldest first.
 pub fn daily(conn: &Connection, f: &TelemetryFilter) -> anyhow::Result<Vec<DayPoint>> {
     let mut days: BTreeMap<String, DayPoint> = BTreeMap::new();
-    let w = f.where_clause();
+    let src = super::rollup::rows(f);
     let mut stmt = conn.prepare(&format!(
-        "SELECT CAST(CAST(occurred_at AS DATE) AS VARCHAR), count(*), count(*) FILTER (WHERE is_error)
-         FROM usage_events WHERE {} GROUP BY 1",
-        w.sql()
+        "SELECT CAST(day AS VARCHAR), sum(n)::BIGINT, coalesce(sum(n) FILTER (WHERE is_error), 0)::BIGINT
+         FROM ({}) e GROUP BY 1",
+        src.sql
     ))?;
-    let rows = stmt.query_map(params_from_iter(w.args().iter()), |r| {
+    let rows = stmt.query_map(params_from_iter(src.args.iter()), |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, i64>(1)?,

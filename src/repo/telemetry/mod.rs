@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::repo::sql::{time_range, Where};
 
 mod daily;
+pub mod rollup;
 mod summary;
 
 pub use daily::*;
@@ -201,15 +202,15 @@ pub struct Kpis {
 }
 
 pub fn kpis(conn: &Connection, f: &TelemetryFilter) -> anyhow::Result<Kpis> {
-    let w = f.where_clause();
+    let src = rollup::rows(f);
     let (events, users, tools, errors): (i64, i64, i64, i64) = conn.query_row(
         &format!(
-            "SELECT count(*), count(DISTINCT username), count(DISTINCT tool_name),
-                    count(*) FILTER (WHERE is_error)
-             FROM usage_events WHERE {}",
-            w.sql()
+            "SELECT coalesce(sum(n), 0)::BIGINT, count(DISTINCT username), count(DISTINCT tool_name),
+                    coalesce(sum(n) FILTER (WHERE is_error), 0)::BIGINT
+             FROM ({}) e",
+            src.sql
         ),
-        params_from_iter(w.args().iter()),
+        params_from_iter(src.args.iter()),
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
     )?;
     Ok(Kpis {
@@ -289,7 +290,7 @@ pub const FACET_LIMITS: [(&str, usize); 5] = [
 /// The values of each facet column in the filter's window (one GROUPING SETS
 /// scan), most events first; NULL values are left out (nothing to select).
 pub fn facets(conn: &Connection, f: &TelemetryFilter) -> anyhow::Result<Facets> {
-    let w = f.where_clause();
+    let src = rollup::rows(f);
     let cols: Vec<&str> = FACET_LIMITS.iter().map(|(c, _)| *c).collect();
     let sets = cols
         .iter()
@@ -309,15 +310,15 @@ pub fn facets(conn: &Connection, f: &TelemetryFilter) -> anyhow::Result<Facets> 
         .collect::<Vec<_>>()
         .join(", ");
     let sql = format!(
-        "SELECT CASE {which} END AS facet, coalesce({coalesced}) AS value, count(*) AS n
-         FROM usage_events WHERE {}
+        "SELECT CASE {which} END AS facet, coalesce({coalesced}) AS value, sum(n)::BIGINT AS n
+         FROM ({}) e
          GROUP BY GROUPING SETS ({sets})
          HAVING value IS NOT NULL
          ORDER BY facet, n DESC, value",
-        w.sql()
+        src.sql
     );
     let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(params_from_iter(w.args().iter()), |r| {
+    let rows = stmt.query_map(params_from_iter(src.args.iter()), |r| {
         Ok((
             r.get::<_, i64>(0)?,
             r.get::<_, String>(1)?,
@@ -391,7 +392,7 @@ impl GroupBy {
     fn expr(self) -> &'static str {
         match self {
             // Grouped as a DATE (cheap) and written as YYYY-MM-DD after.
-            GroupBy::Day => "CAST(occurred_at AS DATE)",
+            GroupBy::Day => "day",
             GroupBy::Username => "username",
             GroupBy::ToolName => "tool_name",
             GroupBy::Source => "source",
@@ -481,18 +482,54 @@ pub fn group_by(
     limit: i64,
     offset: i64,
 ) -> anyhow::Result<Buckets> {
-    let w = f.where_clause();
+    // Only usage_events knows sessions by id.
+    let rows_src = if by == GroupBy::SessionId {
+        rollup::raw_rows(f)
+    } else {
+        rollup::rows(f)
+    };
+    let expr = by.expr();
+    // Distinct sessions: in the same pass over usage_events, or from the
+    // sessions rollup, joined by bucket (NULL bucket included).
+    let (buckets, args) = match rollup::sessions(f).filter(|_| rows_src.rolled) {
+        Some(sessions) => {
+            let mut args = rows_src.args.clone();
+            args.extend(sessions.args.iter().cloned());
+            (
+                format!(
+                    "WITH e AS ({}), s AS ({}),
+                     b0 AS (SELECT {expr} AS bucket, sum(n)::BIGINT AS invocations,
+                                   count(DISTINCT username) AS distinct_users,
+                                   coalesce(sum(n) FILTER (WHERE is_error), 0)::BIGINT AS errors
+                            FROM e GROUP BY 1),
+                     s0 AS (SELECT bucket, count(*) AS distinct_sessions
+                            FROM (SELECT DISTINCT {expr} AS bucket, session_key FROM s) GROUP BY 1),
+                     b AS (SELECT b0.bucket, invocations, distinct_users,
+                                  coalesce(s0.distinct_sessions, 0) AS distinct_sessions, errors
+                           FROM b0 LEFT JOIN s0 ON b0.bucket IS NOT DISTINCT FROM s0.bucket)",
+                    rows_src.sql, sessions.sql
+                ),
+                args,
+            )
+        }
+        None => (
+            format!(
+                "WITH b AS (
+                   SELECT {expr} AS bucket, sum(n)::BIGINT AS invocations, count(DISTINCT username) AS distinct_users,
+                          count(DISTINCT session_id) AS distinct_sessions,
+                          coalesce(sum(n) FILTER (WHERE is_error), 0)::BIGINT AS errors
+                   FROM ({}) e GROUP BY 1)",
+                rows_src.sql
+            ),
+            rows_src.args.clone(),
+        ),
+    };
     // Ties (and the NULL bucket, last) in bucket order, so pages are stable.
     let sql = format!(
-        "WITH b AS (
-           SELECT {expr} AS bucket, count(*) AS invocations, count(DISTINCT username) AS distinct_users,
-                  count(DISTINCT session_id) AS distinct_sessions, count(*) FILTER (WHERE is_error) AS errors
-           FROM usage_events WHERE {cond} GROUP BY 1)
+        "{buckets}
          SELECT CAST(bucket AS VARCHAR), invocations, distinct_users, distinct_sessions, errors, count(*) OVER () AS total
          FROM b ORDER BY {col} {dir} NULLS LAST, bucket ASC NULLS LAST
          LIMIT {limit} OFFSET {offset}",
-        expr = by.expr(),
-        cond = w.sql(),
         col = sort.column,
         dir = sort.dir(),
         limit = limit.max(0),
@@ -501,7 +538,7 @@ pub fn group_by(
     let mut stmt = conn.prepare(&sql)?;
     let mut total = None;
     let rows = stmt
-        .query_map(params_from_iter(w.args().iter()), |r| {
+        .query_map(params_from_iter(args.iter()), |r| {
             Ok((
                 Bucket {
                     bucket: r.get(0)?,
@@ -526,11 +563,10 @@ pub fn group_by(
         None => conn.query_row(
             &format!(
                 "SELECT count(DISTINCT {expr}) + (count(*) FILTER (WHERE {expr} IS NULL) > 0)::BIGINT
-                 FROM usage_events WHERE {cond}",
-                expr = by.expr(),
-                cond = w.sql()
+                 FROM ({}) e",
+                rows_src.sql
             ),
-            params_from_iter(w.args().iter()),
+            params_from_iter(rows_src.args.iter()),
             |r| r.get(0),
         )?,
     };
@@ -651,10 +687,10 @@ pub fn export(
 
 /// The events of the filter (what raw mode pages through).
 pub fn count(conn: &Connection, f: &TelemetryFilter) -> anyhow::Result<i64> {
-    let w = f.where_clause();
+    let src = rollup::rows(f);
     Ok(conn.query_row(
-        &format!("SELECT count(*) FROM usage_events WHERE {}", w.sql()),
-        params_from_iter(w.args().iter()),
+        &format!("SELECT coalesce(sum(n), 0)::BIGINT FROM ({}) e", src.sql),
+        params_from_iter(src.args.iter()),
         |r| r.get(0),
     )?)
 }
