@@ -497,3 +497,19 @@ fn prune_and_reprocess_keep_the_rollups_exact() {
     assert_eq!(rollup::mismatches(&c).unwrap(), 0);
     assert_eq!(kpis(&c, &f).unwrap().events_total, 0);
 }
+
+/// Newest-first pages found in a narrowed span are the window's own pages.
+#[test]
+fn newest_first_pages_equal_pages_of_the_whole_window() {
+    let (_db, c) = data();
+    let sort = Sort::parse("occurred_at:desc", &EVENT_SORTS).unwrap();
+    for (_, f) in filters() {
+        for (limit, offset) in [(1, 0), (25, 0), (100, 30), (500, 700), (5, 20_000)] {
+            assert_eq!(
+                events(&c, &f, &sort, limit, offset).unwrap(),
+                events_page(&c, &f, &sort, limit, offset).unwrap(),
+                "{f:?} {limit} {offset}"
+            );
+        }
+    }
+}
