@@ -43,21 +43,15 @@ pub fn daily(conn: &Connection, f: &TelemetryFilter) -> anyhow::Result<Vec<DayPo
         p.events = events;
         p.errors = errors;
     }
-    let (table, w) = f.token_source();
-    let day = if table == "usage_tokens_daily" {
-        "day"
-    } else {
-        "CAST(first_ts AS DATE)"
-    };
+    let (src, args) = f.token_source();
     let mut stmt = conn.prepare(&format!(
-        "SELECT CAST({day} AS VARCHAR),
+        "SELECT CAST(day AS VARCHAR),
                 (coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0)
                  + coalesce(sum(cache_creation_tokens), 0) + coalesce(sum(cache_read_tokens), 0))::BIGINT,
                 coalesce(sum(cost_usd), 0)::DOUBLE
-         FROM {table} WHERE {} GROUP BY 1",
-        w.sql()
+         FROM ({src}) t GROUP BY 1"
     ))?;
-    let rows = stmt.query_map(params_from_iter(w.args().iter()), |r| {
+    let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, i64>(1)?,

@@ -101,52 +101,101 @@ impl TelemetryFilter {
 
     /// Tokens and cost honour the window, user, model and session only
     /// (SPEC §11): they belong to API responses, not to tool events.
-    fn token_source(&self) -> (String, Where) {
-        let day_aligned = |t: &NaiveDateTime| t.time() == NaiveTime::MIN;
-        let rollup_ok = self.session_id.is_none()
-            && self.since.as_ref().is_none_or(day_aligned)
-            && self.until.as_ref().is_none_or(day_aligned);
-        let mut w = Where::default();
-        if rollup_ok {
-            if let Some(s) = self.since {
-                w.and("day >= ?", [DbValue::Date32(days(s))]);
+    ///
+    /// A SQL source of rows `day, model, input_tokens, output_tokens,
+    /// cache_creation_tokens, cache_read_tokens, cost_usd` and its values:
+    /// the window's whole UTC days from `usage_tokens_daily`, the part-days
+    /// at its ends (and any session filter) from the counted responses.
+    fn token_source(&self) -> (String, Vec<DbValue>) {
+        const COLS: &str =
+            "model, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, cost_usd";
+        let mut parts = Vec::new();
+        let mut args = Vec::new();
+        let mut raw = |since: Option<NaiveDateTime>, until: Option<NaiveDateTime>| {
+            let w = self.response_where(since, until);
+            parts.push(format!(
+                "SELECT CAST(first_ts AS DATE) AS day, {COLS} FROM usage_responses WHERE {}",
+                w.sql()
+            ));
+            args.extend(w.args().iter().cloned());
+        };
+        if self.session_id.is_some() {
+            raw(self.since, self.until);
+            return (parts.join(" UNION ALL "), args);
+        }
+        let start_of = |d: chrono::NaiveDate| d.and_time(NaiveTime::MIN);
+        // The whole days: from the first midnight at or after `since` to the
+        // last midnight at or before `until`.
+        let first = self.since.map(|s| {
+            if s.time() == NaiveTime::MIN {
+                s.date()
+            } else {
+                s.date() + chrono::Duration::days(1)
             }
-            if let Some(u) = self.until {
-                w.and("day < ?", [DbValue::Date32(days(u))]);
-            }
-            if let Some(s) = &self.scope {
-                // The rollup keeps only the username, which is the email
-                // for transcript rows (SPEC §3).
-                w.and("username = ?", [text(&s.email)]);
-            }
-        } else {
-            w = time_range("first_ts", self.since, self.until);
-            w.and("counted", []);
-            if let Some(s) = &self.scope {
-                w.and(
-                    "(user_id = ? OR username = ?)",
-                    [text(&s.user_id), text(&s.email)],
-                );
-            }
-            if let Some(v) = &self.session_id {
-                w.and(
-                    "session_file IN (SELECT session_file FROM usage_session_summary WHERE session_id = ?)",
-                    [text(v)],
-                );
+        });
+        let after = self.until.map(|u| u.date());
+        if matches!((first, after), (Some(f), Some(a)) if f >= a) {
+            raw(self.since, self.until);
+            return (parts.join(" UNION ALL "), args);
+        }
+        if let (Some(s), Some(f)) = (self.since, first) {
+            if s < start_of(f) {
+                raw(Some(s), Some(start_of(f)));
             }
         }
+        if let (Some(u), Some(a)) = (self.until, after) {
+            if start_of(a) < u {
+                raw(Some(start_of(a)), Some(u));
+            }
+        }
+        let mut w = Where::default();
+        if let Some(f) = first {
+            w.and("day >= ?", [DbValue::Date32(days(start_of(f)))]);
+        }
+        if let Some(a) = after {
+            w.and("day < ?", [DbValue::Date32(days(start_of(a)))]);
+        }
+        if let Some(s) = &self.scope {
+            // The rollup keeps only the username, which is the email
+            // for transcript rows (SPEC §3).
+            w.and("username = ?", [text(&s.email)]);
+        }
+        self.token_dims(&mut w);
+        parts.push(format!(
+            "SELECT day, {COLS} FROM usage_tokens_daily WHERE {}",
+            w.sql()
+        ));
+        args.extend(w.args().iter().cloned());
+        (parts.join(" UNION ALL "), args)
+    }
+
+    /// The counted responses of [since, until) and the filter.
+    fn response_where(&self, since: Option<NaiveDateTime>, until: Option<NaiveDateTime>) -> Where {
+        let mut w = time_range("first_ts", since, until);
+        w.and("counted", []);
+        if let Some(s) = &self.scope {
+            w.and(
+                "(user_id = ? OR username = ?)",
+                [text(&s.user_id), text(&s.email)],
+            );
+        }
+        if let Some(v) = &self.session_id {
+            w.and(
+                "session_file IN (SELECT session_file FROM usage_session_summary WHERE session_id = ?)",
+                [text(v)],
+            );
+        }
+        self.token_dims(&mut w);
+        w
+    }
+
+    fn token_dims(&self, w: &mut Where) {
         if let Some(v) = &self.username {
             w.and("username = ?", [text(v)]);
         }
         if let Some(v) = &self.model {
             w.and("model = ?", [text(v)]);
         }
-        let table = if rollup_ok {
-            "usage_tokens_daily"
-        } else {
-            "usage_responses"
-        };
-        (table.to_string(), w)
     }
 
     /// The same filter over the window of the same length just before.
@@ -225,16 +274,15 @@ pub fn kpis(conn: &Connection, f: &TelemetryFilter) -> anyhow::Result<Kpis> {
 
 /// Tokens and cost of the filter's window, user, model and session.
 pub fn tokens(conn: &Connection, f: &TelemetryFilter) -> anyhow::Result<Tokens> {
-    let (table, w) = f.token_source();
+    let (src, args) = f.token_source();
     let (i, o, cc, cr, cost): (i64, i64, i64, i64, f64) = conn.query_row(
         &format!(
             "SELECT coalesce(sum(input_tokens), 0)::BIGINT, coalesce(sum(output_tokens), 0)::BIGINT,
                     coalesce(sum(cache_creation_tokens), 0)::BIGINT, coalesce(sum(cache_read_tokens), 0)::BIGINT,
                     coalesce(sum(cost_usd), 0)::DOUBLE
-             FROM {table} WHERE {}",
-            w.sql()
+             FROM ({src}) t"
         ),
-        params_from_iter(w.args().iter()),
+        params_from_iter(args.iter()),
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
     )?;
     Ok(Tokens {

@@ -88,21 +88,21 @@ pub fn tokens_by_model(
     f: &TelemetryFilter,
     priced: &dyn Fn(&str) -> bool,
 ) -> anyhow::Result<Vec<ModelTokens>> {
-    let (table, w) = f.token_source();
-    let responses = if table == "usage_responses" {
-        "count(*)"
-    } else {
+    let (src, args) = f.token_source();
+    // Responses are countable only when every row is one.
+    let responses = if src.contains("usage_tokens_daily") {
         "NULL::BIGINT"
+    } else {
+        "count(*)"
     };
     let mut stmt = conn.prepare(&format!(
         "SELECT model, sum(input_tokens)::BIGINT, sum(output_tokens)::BIGINT,
                 sum(cache_creation_tokens)::BIGINT, sum(cache_read_tokens)::BIGINT,
                 sum(cost_usd)::DOUBLE, {responses}
-         FROM {table} WHERE {} GROUP BY model ORDER BY 6 DESC, model",
-        w.sql()
+         FROM ({src}) t GROUP BY model ORDER BY 6 DESC, model"
     ))?;
     let rows = stmt
-        .query_map(params_from_iter(w.args().iter()), |r| {
+        .query_map(params_from_iter(args.iter()), |r| {
             let (i, o, cc, cr): (i64, i64, i64, i64) = (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
             let model: String = r.get(0)?;
             Ok(ModelTokens {

@@ -195,8 +195,8 @@ fn tokens_on_a_day_aligned_window_equal_the_daily_rollup_and_the_responses() {
             only_errors: true,
             ..Default::default()
         };
-        let (table, _) = f.token_source();
-        assert_eq!(table, "usage_tokens_daily");
+        let (src, _) = f.token_source();
+        assert!(!src.contains("usage_responses"), "{src}");
         let got = tokens(&c, &f).unwrap();
         let mut cond = format!("day >= DATE '{}'", since.date());
         if let Some(u) = until {
@@ -226,12 +226,14 @@ fn tokens_on_a_day_aligned_window_equal_the_daily_rollup_and_the_responses() {
         let by_model = tokens_by_model(&c, &f, &|m| m != "glm-4.6").unwrap();
         assert_eq!(by_model.iter().map(|m| m.output_tokens).sum::<i64>(), out);
     }
-    // Off a day boundary the responses are read, honouring the exact window.
+    // Off a day boundary the responses of the part-day are read, the whole
+    // days from the rollup, honouring the exact window.
     let f = TelemetryFilter {
         since: Some(today - Duration::days(3) + Duration::hours(5)),
         ..Default::default()
     };
-    assert_eq!(f.token_source().0, "usage_responses");
+    let (src, _) = f.token_source();
+    assert!(src.contains("usage_responses") && src.contains("usage_tokens_daily"));
     let got = tokens(&c, &f).unwrap();
     let want: i64 = c
         .query_row(
@@ -244,6 +246,46 @@ fn tokens_on_a_day_aligned_window_equal_the_daily_rollup_and_the_responses() {
         )
         .unwrap();
     assert_eq!(got.input_tokens, want);
+    // Both ends inside days, several days apart, the same day, and a
+    // model: the sum of the exact responses, whatever the split.
+    for (since, until, model) in [
+        (
+            Duration::hours(-77) - Duration::minutes(13),
+            Duration::hours(-29),
+            None,
+        ),
+        (Duration::hours(-50), Duration::hours(-47), None),
+        (
+            Duration::hours(-12 * 24 - 3),
+            Duration::minutes(-5),
+            Some("claude-opus-4-5-20251101"),
+        ),
+    ] {
+        let (s, u) = (today + since, today + until);
+        let f = TelemetryFilter {
+            since: Some(s),
+            until: Some(u),
+            model: model.map(String::from),
+            ..Default::default()
+        };
+        let model_cond = model
+            .map(|m| format!(" AND model = '{m}'"))
+            .unwrap_or_default();
+        let want: (i64, f64) = c
+            .query_row(
+                &format!(
+                    "SELECT coalesce(sum(output_tokens), 0)::BIGINT, coalesce(sum(cost_usd), 0) FROM usage_responses
+                     WHERE counted AND first_ts >= TIMESTAMP '{s}' AND first_ts < TIMESTAMP '{u}'{model_cond}"
+                ),
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        let got = tokens(&c, &f).unwrap();
+        assert!(want.0 > 0);
+        assert_eq!(got.output_tokens, want.0, "{s} – {u}");
+        assert!((got.cost_usd - want.1).abs() < 1e-5);
+    }
 }
 
 #[test]
