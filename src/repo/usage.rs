@@ -5,6 +5,13 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDateTime};
 use duckdb::types::{TimeUnit, ToSql, ToSqlOutput, ValueRef};
+use std::sync::Arc;
+
+use duckdb::arrow::array::{
+    ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::{params, Connection};
 use sha2::{Digest, Sha256};
 
@@ -62,7 +69,8 @@ pub struct FileWrite<'a> {
     pub horizon_ms: Option<i64>,
     pub usage_version: Option<i32>,
     pub failure_scan_version: Option<i32>,
-    /// The file was processed before, so its old rows must go first.
+    /// The file was processed before (the processor has a state row for
+    /// it), so its old rows must go first and its state is updated.
     pub replaces_usage: bool,
     pub replaces_findings: bool,
 }
@@ -183,6 +191,183 @@ impl Batch {
     }
 }
 
+/// `usage_events`' columns as appended (table order, without
+/// `friction_tags`, which new rows leave NULL).
+const EVENT_COLUMNS: [&str; 20] = [
+    "id",
+    "session_id",
+    "session_file",
+    "username",
+    "event_uuid",
+    "parent_uuid",
+    "event_type",
+    "tool_name",
+    "skill_name",
+    "subagent_type",
+    "command_name",
+    "is_error",
+    "source",
+    "ref_id",
+    "model",
+    "cwd",
+    "occurred_at",
+    "processor_version",
+    "extracted_at",
+    "user_id",
+];
+
+/// `usage_events` rows being gathered column by column, in `EVENT_COLUMNS` order.
+struct EventColumns {
+    id: StringBuilder,
+    session_id: StringBuilder,
+    session_file: StringBuilder,
+    username: StringBuilder,
+    event_uuid: StringBuilder,
+    parent_uuid: StringBuilder,
+    event_type: StringBuilder,
+    tool_name: StringBuilder,
+    skill_name: StringBuilder,
+    subagent_type: StringBuilder,
+    command_name: StringBuilder,
+    is_error: BooleanBuilder,
+    source: StringBuilder,
+    ref_id: StringBuilder,
+    model: StringBuilder,
+    cwd: StringBuilder,
+    occurred_at: TimestampMicrosecondBuilder,
+    processor_version: Int32Builder,
+    extracted_at: TimestampMicrosecondBuilder,
+    user_id: StringBuilder,
+}
+
+/// A string column of `rows` values of about `bytes` bytes each.
+fn strings(rows: usize, bytes: usize) -> StringBuilder {
+    StringBuilder::with_capacity(rows, rows * bytes)
+}
+
+impl EventColumns {
+    fn with_capacity(rows: usize) -> EventColumns {
+        EventColumns {
+            id: strings(rows, 32),
+            session_id: strings(rows, 36),
+            session_file: strings(rows, 64),
+            username: strings(rows, 24),
+            event_uuid: strings(rows, 36),
+            parent_uuid: strings(rows, 36),
+            event_type: strings(rows, 8),
+            tool_name: strings(rows, 8),
+            skill_name: strings(rows, 0),
+            subagent_type: strings(rows, 0),
+            command_name: strings(rows, 0),
+            is_error: BooleanBuilder::with_capacity(rows),
+            source: strings(rows, 8),
+            ref_id: strings(rows, 0),
+            model: strings(rows, 24),
+            cwd: strings(rows, 32),
+            occurred_at: TimestampMicrosecondBuilder::with_capacity(rows),
+            processor_version: Int32Builder::with_capacity(rows),
+            extracted_at: TimestampMicrosecondBuilder::with_capacity(rows),
+            user_id: strings(rows, 0),
+        }
+    }
+
+    fn finish(mut self) -> anyhow::Result<RecordBatch> {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.id.finish()),
+            Arc::new(self.session_id.finish()),
+            Arc::new(self.session_file.finish()),
+            Arc::new(self.username.finish()),
+            Arc::new(self.event_uuid.finish()),
+            Arc::new(self.parent_uuid.finish()),
+            Arc::new(self.event_type.finish()),
+            Arc::new(self.tool_name.finish()),
+            Arc::new(self.skill_name.finish()),
+            Arc::new(self.subagent_type.finish()),
+            Arc::new(self.command_name.finish()),
+            Arc::new(self.is_error.finish()),
+            Arc::new(self.source.finish()),
+            Arc::new(self.ref_id.finish()),
+            Arc::new(self.model.finish()),
+            Arc::new(self.cwd.finish()),
+            Arc::new(self.occurred_at.finish()),
+            Arc::new(self.processor_version.finish()),
+            Arc::new(self.extracted_at.finish()),
+            Arc::new(self.user_id.finish()),
+        ];
+        Ok(RecordBatch::try_from_iter(
+            EVENT_COLUMNS.into_iter().zip(columns),
+        )?)
+    }
+}
+
+/// `usage_responses` rows being gathered column by column, in table order.
+struct ResponseColumns {
+    username: StringBuilder,
+    user_id: StringBuilder,
+    session_file: StringBuilder,
+    message_id: StringBuilder,
+    request_id: StringBuilder,
+    first_ts: TimestampMicrosecondBuilder,
+    model: StringBuilder,
+    input: Int64Builder,
+    output: Int64Builder,
+    cache_creation: Int64Builder,
+    cache_read: Int64Builder,
+    cache_5m: Int64Builder,
+    cache_1h: Int64Builder,
+    cost: Float64Builder,
+    is_sidechain: BooleanBuilder,
+    counted: BooleanBuilder,
+}
+
+impl ResponseColumns {
+    fn with_capacity(rows: usize) -> ResponseColumns {
+        ResponseColumns {
+            username: strings(rows, 24),
+            user_id: strings(rows, 0),
+            session_file: strings(rows, 64),
+            message_id: strings(rows, 32),
+            request_id: strings(rows, 32),
+            first_ts: TimestampMicrosecondBuilder::with_capacity(rows),
+            model: strings(rows, 24),
+            input: Int64Builder::with_capacity(rows),
+            output: Int64Builder::with_capacity(rows),
+            cache_creation: Int64Builder::with_capacity(rows),
+            cache_read: Int64Builder::with_capacity(rows),
+            cache_5m: Int64Builder::with_capacity(rows),
+            cache_1h: Int64Builder::with_capacity(rows),
+            cost: Float64Builder::with_capacity(rows),
+            is_sidechain: BooleanBuilder::with_capacity(rows),
+            counted: BooleanBuilder::with_capacity(rows),
+        }
+    }
+
+    fn finish(mut self) -> anyhow::Result<RecordBatch> {
+        let columns: [(&str, ArrayRef); 16] = [
+            ("username", Arc::new(self.username.finish())),
+            ("user_id", Arc::new(self.user_id.finish())),
+            ("session_file", Arc::new(self.session_file.finish())),
+            ("message_id", Arc::new(self.message_id.finish())),
+            ("request_id", Arc::new(self.request_id.finish())),
+            ("first_ts", Arc::new(self.first_ts.finish())),
+            ("model", Arc::new(self.model.finish())),
+            ("input_tokens", Arc::new(self.input.finish())),
+            ("output_tokens", Arc::new(self.output.finish())),
+            (
+                "cache_creation_tokens",
+                Arc::new(self.cache_creation.finish()),
+            ),
+            ("cache_read_tokens", Arc::new(self.cache_read.finish())),
+            ("cache_creation_5m_tokens", Arc::new(self.cache_5m.finish())),
+            ("cache_creation_1h_tokens", Arc::new(self.cache_1h.finish())),
+            ("cost_usd", Arc::new(self.cost.finish())),
+            ("is_sidechain", Arc::new(self.is_sidechain.finish())),
+            ("counted", Arc::new(self.counted.finish())),
+        ];
+        Ok(RecordBatch::try_from_iter(columns)?)
+    }
+}
+
 /// Inside the caller's open transaction: deletes the old rows of `files`
 /// (files seen before) and appends their events, responses and findings;
 /// `written[i]` gets file i's counts. Ingest calls it as parsed files arrive,
@@ -222,7 +407,14 @@ pub fn append_files(
     drop(t);
     let t = profile::time(Phase::AppendEvents);
     {
-        let mut app = tx.appender("usage_events")?;
+        // Whole columns (Arrow arrays, appended a DuckDB vector at a time):
+        // no per-value binding and validation as with `append_row`.
+        let rows: usize = files
+            .iter()
+            .filter(|w| w.usage_version.is_some())
+            .map(|w| w.parsed.events.len())
+            .sum();
+        let mut c = EventColumns::with_capacity(rows);
         for (w, n) in files.iter().zip(written.iter_mut()) {
             let Some(version) = w.usage_version else {
                 continue;
@@ -243,38 +435,48 @@ pub fn append_files(
                 }
                 let t = ts(at);
                 event_days.insert(t.0.div_euclid(MICROS_PER_DAY));
-                app.append_row(params![
-                    id,
-                    session_id,
-                    w.session_file,
-                    w.username,
-                    e.event_uuid,
-                    e.parent_uuid,
-                    e.event_type.as_str(),
-                    e.tool_name,
-                    e.skill_name,
-                    e.subagent_type,
-                    e.command_name,
-                    e.is_error,
-                    e.source.as_str(),
-                    e.ref_id,
-                    e.model,
-                    e.cwd,
-                    t,
-                    version,
-                    now,
-                    None::<String>,
-                    w.user_id,
-                ])?;
+                c.id.append_value(id);
+                c.session_id.append_value(&session_id);
+                c.session_file.append_value(w.session_file);
+                c.username.append_value(w.username);
+                c.event_uuid.append_option(e.event_uuid.as_deref());
+                c.parent_uuid.append_option(e.parent_uuid.as_deref());
+                c.event_type.append_value(e.event_type.as_str());
+                c.tool_name.append_option(e.tool_name.as_deref());
+                c.skill_name.append_option(e.skill_name.as_deref());
+                c.subagent_type.append_option(e.subagent_type.as_deref());
+                c.command_name.append_option(e.command_name.as_deref());
+                c.is_error.append_value(e.is_error);
+                c.source.append_value(e.source.as_str());
+                c.ref_id.append_option(e.ref_id.as_deref());
+                c.model.append_option(e.model.as_deref());
+                c.cwd.append_option(e.cwd.as_deref());
+                c.occurred_at.append_value(t.0);
+                c.processor_version.append_value(version);
+                c.extracted_at.append_value(now.0);
+                c.user_id.append_option(w.user_id);
                 n.events += 1;
             }
         }
-        app.flush()?;
+        if rows > 0 {
+            let mut app = tx.appender("usage_events")?;
+            // Every column but `friction_tags` (NULL: no default).
+            for col in EVENT_COLUMNS {
+                app.add_column(col)?;
+            }
+            app.append_record_batch(c.finish()?)?;
+            app.flush()?;
+        }
     }
     drop(t);
     let t = profile::time(Phase::AppendResponses);
     {
-        let mut app = tx.appender("usage_responses")?;
+        let rows: usize = files
+            .iter()
+            .filter(|w| w.usage_version.is_some())
+            .map(|w| w.parsed.responses.len())
+            .sum();
+        let mut c = ResponseColumns::with_capacity(rows);
         for (w, n) in files.iter().zip(written.iter_mut()) {
             if w.usage_version.is_none() {
                 continue;
@@ -284,28 +486,30 @@ pub fn append_files(
                 if w.horizon_ms.is_some_and(|h| at < h) {
                     continue;
                 }
-                app.append_row(params![
-                    w.username,
-                    w.user_id,
-                    w.session_file,
-                    r.message_id,
-                    r.request_id,
-                    ts(at),
-                    r.model,
-                    r.input as i64,
-                    r.output as i64,
-                    r.cache_creation as i64,
-                    r.cache_read as i64,
-                    r.cache_5m as i64,
-                    r.cache_1h as i64,
-                    w.prices.cost(r).unwrap_or(0.0),
-                    r.is_sidechain,
-                    true,
-                ])?;
+                c.username.append_value(w.username);
+                c.user_id.append_option(w.user_id);
+                c.session_file.append_value(w.session_file);
+                c.message_id.append_value(&r.message_id);
+                c.request_id.append_value(&r.request_id);
+                c.first_ts.append_value(ts(at).0);
+                c.model.append_value(&r.model);
+                c.input.append_value(r.input as i64);
+                c.output.append_value(r.output as i64);
+                c.cache_creation.append_value(r.cache_creation as i64);
+                c.cache_read.append_value(r.cache_read as i64);
+                c.cache_5m.append_value(r.cache_5m as i64);
+                c.cache_1h.append_value(r.cache_1h as i64);
+                c.cost.append_value(w.prices.cost(r).unwrap_or(0.0));
+                c.is_sidechain.append_value(r.is_sidechain);
+                c.counted.append_value(true);
                 n.responses += 1;
             }
         }
-        app.flush()?;
+        if rows > 0 {
+            let mut app = tx.appender("usage_responses")?;
+            app.append_record_batch(c.finish()?)?;
+            app.flush()?;
+        }
     }
     drop(t);
     let t = profile::time(Phase::AppendFindings);
@@ -352,11 +556,11 @@ pub fn finish_files(
     for (w, n) in files.iter().zip(written) {
         if let Some(version) = w.usage_version {
             summaries.push((w, version));
-            usage_marks.push((w, version, n.events));
+            usage_marks.push((w, version, n.events, w.replaces_usage));
             users.insert(w.username);
         }
         if let Some(version) = w.failure_scan_version {
-            scan_marks.push((w, version, n.findings));
+            scan_marks.push((w, version, n.findings, w.replaces_findings));
         }
     }
     {
@@ -382,18 +586,29 @@ pub fn finish_files(
     Ok(())
 }
 
+/// Processor state of `rows` (file, version, items, state row exists).
+/// Files the processor never saw (every file of a first backfill) are
+/// appended straight to the table; the others are upserted through the
+/// staging table.
 fn mark_many(
     tx: &Connection,
     processor: &str,
-    rows: &[(&FileWrite<'_>, i32, u64)],
+    rows: &[(&FileWrite<'_>, i32, u64, bool)],
 ) -> anyhow::Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
     let now = now_micros();
-    {
-        let mut app = tx.appender("ingest_stage_state")?;
-        for (w, version, items) in rows {
+    let mut staged = false;
+    for (table, seen) in [
+        ("session_processor_state", false),
+        ("ingest_stage_state", true),
+    ] {
+        if !rows.iter().any(|r| r.3 == seen) {
+            continue;
+        }
+        let mut app = tx.appender(table)?;
+        for (w, version, items, _) in rows.iter().filter(|r| r.3 == seen) {
             app.append_row(params![
                 processor,
                 w.session_file,
@@ -407,15 +622,18 @@ fn mark_many(
             ])?;
         }
         app.flush()?;
+        staged |= seen;
     }
-    tx.execute_batch(
-        "INSERT INTO session_processor_state SELECT * FROM ingest_stage_state
-         ON CONFLICT (processor_name, session_file) DO UPDATE SET
-           username = excluded.username, processed_at = excluded.processed_at,
-           items_extracted = excluded.items_extracted, file_size = excluded.file_size,
-           file_mtime_ns = excluded.file_mtime_ns, processor_version = excluded.processor_version;
-         DELETE FROM ingest_stage_state;",
-    )?;
+    if staged {
+        tx.execute_batch(
+            "INSERT INTO session_processor_state SELECT * FROM ingest_stage_state
+             ON CONFLICT (processor_name, session_file) DO UPDATE SET
+               username = excluded.username, processed_at = excluded.processed_at,
+               items_extracted = excluded.items_extracted, file_size = excluded.file_size,
+               file_mtime_ns = excluded.file_mtime_ns, processor_version = excluded.processor_version;
+             DELETE FROM ingest_stage_state;",
+        )?;
+    }
     Ok(())
 }
 
