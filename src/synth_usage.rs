@@ -96,6 +96,21 @@ pub fn make_usage(
     let models = weighted(MODELS);
     let model_names = sql_list(&MODELS.iter().map(|m| m.0.to_string()).collect::<Vec<_>>());
     let n_models_w: u32 = MODELS.iter().map(|m| m.1).sum();
+    // A list literal in a per-row expression is built again for every row
+    // (with 100 strings, most of the insert's time): each list is set once
+    // as a variable and indexed through getvariable().
+    conn.execute_batch(&format!(
+        "SET VARIABLE synth_tools = {tools};
+         SET VARIABLE synth_ids = {ids};
+         SET VARIABLE synth_emails = {emails};
+         SET VARIABLE synth_models = {models};
+         SET VARIABLE synth_model_names = {model_names};
+         SET VARIABLE synth_skills = ['analytics:weekly-report', 'sql-helpers:optimize', 'pdf', 'xlsx', 'viz-pack:chart'];
+         SET VARIABLE synth_agents = ['general-purpose', 'analytics:explorer', 'code-reviewer'];
+         SET VARIABLE synth_commands = ['review', 'analytics:weekly', 'compact', 'sql-helpers:explain'];
+         SET VARIABLE synth_skill_refs = ['analytics', 'sql-helpers', '', '', 'viz-pack'];
+         SET VARIABLE synth_command_refs = ['', 'analytics', '', 'sql-helpers'];"
+    ))?;
     // Sessions first (a few hundred thousand rows), joined to their events:
     // the per-session strings are built once, not once per event. The join's
     // probe side keeps range()'s order, so the insert needs no sort (the test
@@ -106,14 +121,15 @@ pub fn make_usage(
                 username || '/' || session_id || '.jsonl' AS session_file,
                 '/work/' || split_part(username, '@', 1) AS cwd
          FROM (SELECT s,
-                 {ids}[1 + (hash(s, 'u') % {n_people})::INTEGER] AS user_id,
-                 {emails}[1 + (hash(s, 'u') % {n_people})::INTEGER] AS username,
+                 getvariable('synth_ids')[1 + (hash(s, 'u') % {n_people})::INTEGER] AS user_id,
+                 getvariable('synth_emails')[1 + (hash(s, 'u') % {n_people})::INTEGER] AS username,
                  md5(s::VARCHAR || '-session') AS session_id,
-                 {models}[1 + (hash(s, 'm') % {n_models_w})::INTEGER] AS model
+                 getvariable('synth_models')[1 + (hash(s, 'm') % {n_models_w})::INTEGER] AS model
                FROM range({sessions}) t(s));"
     ))
     .context("while generating sessions")?;
     let session_cols = "ss.user_id, ss.username, ss.session_id, ss.model, ss.session_file, ss.cwd";
+
     // Events: row i belongs to session floor(i / per_session).
     conn.execute_batch(&format!(
         "INSERT INTO usage_events
@@ -121,7 +137,7 @@ pub fn make_usage(
            SELECT i, s, {session_cols},
                   (now()::TIMESTAMP - INTERVAL {days} DAY)
                     + to_microseconds(CAST(i * {step_us} AS BIGINT)) AS ts,
-                  {tools}[1 + (hash(i, 't') % 100)::INTEGER] AS t,
+                  getvariable('synth_tools')[1 + (hash(i, 't') % 100)::INTEGER] AS t,
                   hash(i, 'x') % 1000 AS x
            FROM (SELECT i, CAST(floor(i / {per_session}) AS BIGINT) AS s FROM range({events}) r(i)) b
            JOIN synth_sessions ss USING (s)
@@ -131,18 +147,18 @@ pub fn make_usage(
                 CASE WHEN t = '-' THEN 'slash_command' WHEN t = 'Task' THEN 'subagent'
                      WHEN t LIKE 'mcp\\_\\_%' ESCAPE '\\' THEN 'mcp_call' ELSE 'tool_use' END,
                 CASE WHEN t = '-' THEN NULL ELSE t END,
-                CASE WHEN t = 'Skill' THEN ['analytics:weekly-report', 'sql-helpers:optimize', 'pdf', 'xlsx', 'viz-pack:chart'][1 + (x % 5)::INTEGER] END,
-                CASE WHEN t = 'Task' THEN ['general-purpose', 'analytics:explorer', 'code-reviewer'][1 + (x % 3)::INTEGER] END,
-                CASE WHEN t = '-' THEN ['review', 'analytics:weekly', 'compact', 'sql-helpers:explain'][1 + (x % 4)::INTEGER] END,
+                CASE WHEN t = 'Skill' THEN getvariable('synth_skills')[1 + (x % 5)::INTEGER] END,
+                CASE WHEN t = 'Task' THEN getvariable('synth_agents')[1 + (x % 3)::INTEGER] END,
+                CASE WHEN t = '-' THEN getvariable('synth_commands')[1 + (x % 4)::INTEGER] END,
                 CASE WHEN t = 'Bash' THEN x < 90 WHEN t LIKE 'mcp%' THEN x < 70 ELSE x < 25 END,
                 CASE WHEN t = 'Skill' AND x % 5 IN (0, 1, 4) THEN 'curated'
                      WHEN t = 'Task' AND x % 3 = 1 THEN 'curated'
                      WHEN t = '-' AND x % 4 IN (1, 3) THEN 'curated'
                      WHEN t LIKE 'mcp\\_\\_slack%' ESCAPE '\\' THEN 'flea'
                      ELSE 'builtin' END,
-                CASE WHEN t = 'Skill' AND x % 5 IN (0, 1, 4) THEN ['analytics', 'sql-helpers', '', '', 'viz-pack'][1 + (x % 5)::INTEGER]
+                CASE WHEN t = 'Skill' AND x % 5 IN (0, 1, 4) THEN getvariable('synth_skill_refs')[1 + (x % 5)::INTEGER]
                      WHEN t = 'Task' AND x % 3 = 1 THEN 'analytics'
-                     WHEN t = '-' AND x % 4 IN (1, 3) THEN ['', 'analytics', '', 'sql-helpers'][1 + (x % 4)::INTEGER]
+                     WHEN t = '-' AND x % 4 IN (1, 3) THEN getvariable('synth_command_refs')[1 + (x % 4)::INTEGER]
                      ELSE NULL END,
                 model, cwd, ts, 1, now()::TIMESTAMP, NULL, user_id
          FROM base;",
@@ -168,7 +184,7 @@ pub fn make_usage(
             })
             .collect();
         format!(
-            "CASE list_position({model_names}, model) {} ELSE 0 END",
+            "CASE list_position(getvariable('synth_model_names'), model) {} ELSE 0 END",
             arms.join(" ")
         )
     };
