@@ -972,7 +972,9 @@ async fn a_remembered_token_is_refused_at_once_once_revoked_or_its_user_deactiva
     api.token = Some(first.clone());
     for _ in 0..3 {
         assert_eq!(
-            api.post(EVENTS, json!({"event_type": "seen"})).await.status(),
+            api.post(EVENTS, json!({"event_type": "seen"}))
+                .await
+                .status(),
             StatusCode::ACCEPTED
         );
     }
@@ -983,18 +985,26 @@ async fn a_remembered_token_is_refused_at_once_once_revoked_or_its_user_deactiva
     tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
     forged.token = Some(String::from_utf8(tampered).unwrap());
     assert_eq!(
-        forged.post(EVENTS, json!({"event_type": "seen"})).await.status(),
+        forged
+            .post(EVENTS, json!({"event_type": "seen"}))
+            .await
+            .status(),
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
         admin
-            .call(Method::DELETE, &format!("/api/admin/tokens/{first_id}"), None)
+            .call(
+                Method::DELETE,
+                &format!("/api/admin/tokens/{first_id}"),
+                None
+            )
             .await
             .status(),
         StatusCode::NO_CONTENT
     );
     assert_detail(
-        api.post(EVENTS, json!({"event_type": "after.revoke"})).await,
+        api.post(EVENTS, json!({"event_type": "after.revoke"}))
+            .await,
         StatusCode::UNAUTHORIZED,
         "revoked",
     )
@@ -1002,7 +1012,9 @@ async fn a_remembered_token_is_refused_at_once_once_revoked_or_its_user_deactiva
 
     api.token = Some(second);
     assert_eq!(
-        api.post(EVENTS, json!({"event_type": "seen"})).await.status(),
+        api.post(EVENTS, json!({"event_type": "seen"}))
+            .await
+            .status(),
         StatusCode::ACCEPTED
     );
     let resp = admin
@@ -1014,7 +1026,8 @@ async fn a_remembered_token_is_refused_at_once_once_revoked_or_its_user_deactiva
         .await;
     assert!(resp.status().is_success(), "{}", resp.status());
     assert_detail(
-        api.post(EVENTS, json!({"event_type": "after.deactivate"})).await,
+        api.post(EVENTS, json!({"event_type": "after.deactivate"}))
+            .await,
         StatusCode::UNAUTHORIZED,
         "deactivated",
     )
