@@ -5,9 +5,10 @@
 //! The queue is a bounded tokio channel of events. A request reserves room for
 //! all its events at once (`try_reserve_many`), so a batch is queued whole or
 //! refused whole with 503; nothing that got a 202 is ever dropped. The writer
-//! takes whatever is waiting (up to [`WRITE_BATCH`]) as soon as its previous
-//! write ends, so under load a batch is written every few milliseconds and
-//! when idle an event is written at once. Shutdown closes the queue (late
+//! takes whatever is waiting (up to [`WRITE_BATCH`]): when idle an event is
+//! written at once, under load a write starts no sooner than
+//! [`MIN_WRITE_INTERVAL`] after the previous one (a commit's CPU cost hardly
+//! depends on its size). Shutdown closes the queue (late
 //! callers get 503) and waits until the writer has stored everything in it.
 
 use std::collections::HashSet;
@@ -218,8 +219,8 @@ impl Intake {
             // CPU whatever its size, and a writer that commits as often as it
             // can takes a core away from the requests. The first event after a
             // quiet spell is written at once; a full batch or shutdown cuts
-            // the wait short.
-            // `first` is out of the channel: count it as in flight.
+            // the wait short. `first` is out of the channel meanwhile, so it
+            // counts as in flight (`depth()` must never miss it).
             self.in_flight.store(1, Ordering::Relaxed);
             if !stopping {
                 if let Some(prev) = last_write {
