@@ -15,9 +15,22 @@ use crate::db::{Db, DbOptions};
 use crate::metrics::Metrics;
 use crate::templates::Templates;
 
-/// Everything a handler or job can reach. Cheap to clone.
+/// Everything a handler or job can reach. Cheap to clone: one reference
+/// count (every middleware layer and handler takes its own clone per
+/// request, so a clone of each field was measurable on the intake path).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppStateInner>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateInner;
+
+    fn deref(&self) -> &AppStateInner {
+        &self.0
+    }
+}
+
+/// The fields of [`AppState`].
+pub struct AppStateInner {
     pub db: Db,
     pub config: Arc<Config>,
     pub templates: Templates,
@@ -60,7 +73,7 @@ impl AppState {
             metrics.clone(),
         ));
         let telegram = Arc::new(crate::feedback::notify::Telegram::from_config(&config));
-        let state = AppState {
+        let state = AppState(Arc::new(AppStateInner {
             usage,
             db,
             config: Arc::new(config),
@@ -73,7 +86,7 @@ impl AppState {
             prices: Arc::new(prices),
             ingest_lock: Arc::new(tokio::sync::Mutex::new(())),
             telegram,
-        };
+        }));
         state.bootstrap_admin()?;
         Ok(state)
     }

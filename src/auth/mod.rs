@@ -70,11 +70,27 @@ pub enum TokenError {
     Deactivated,
 }
 
+/// A bearer string that has passed the signature and stored-hash checks once:
+/// what its claims say. Revocation, expiry and the user's state are still
+/// checked on every request (the token and user caches are invalidated on
+/// change); only the HMAC, the decoding and the hash are not redone.
+#[derive(Debug)]
+struct Verified {
+    jti: String,
+    sub: String,
+    exp: i64,
+}
+
+/// Most bearer strings [`AuthState`] remembers as verified; past it the
+/// memory starts over (a token never seen again costs nothing to forget).
+const MAX_VERIFIED: usize = 4096;
+
 /// Signing key plus the in-memory caches of users and tokens.
 pub struct AuthState {
     secret: Vec<u8>,
     users: RwLock<HashMap<String, Arc<users::User>>>,
     tokens: RwLock<HashMap<String, TokenState>>,
+    verified: RwLock<HashMap<String, Arc<Verified>>>,
     last_used: Mutex<HashMap<String, NaiveDateTime>>,
     pub throttle: throttle::Throttle,
 }
@@ -85,6 +101,7 @@ impl AuthState {
             secret,
             users: RwLock::default(),
             tokens: RwLock::default(),
+            verified: RwLock::default(),
             last_used: Mutex::default(),
             throttle: throttle::Throttle::default(),
         }
@@ -123,24 +140,48 @@ impl AuthState {
 
     /// Verifies a bearer token against its signature, expiry, revocation, stored
     /// hash and the user's current state, and notes its use for the next flush.
+    /// A bearer string seen before skips the signature and hash (see
+    /// [`Verified`]); revocation, expiry and the user are checked every time.
     pub async fn verify_token(
         &self,
         db: &Db,
         token: &str,
     ) -> Result<Arc<users::User>, TokenVerifyError> {
         let now = Utc::now();
-        let claims = jwt::verify(&self.secret, token, now.timestamp()).map_err(|e| match e {
-            jwt::JwtError::Expired => TokenError::Expired,
-            _ => TokenError::Invalid,
-        })?;
+        let known = self
+            .verified
+            .read()
+            .expect("verified tokens")
+            .get(token)
+            .cloned();
+        let fresh = known.is_none();
+        let claims = match known {
+            Some(v) => {
+                if v.exp <= now.timestamp() {
+                    return Err(TokenError::Expired.into());
+                }
+                v
+            }
+            None => {
+                let c = jwt::verify(&self.secret, token, now.timestamp()).map_err(|e| match e {
+                    jwt::JwtError::Expired => TokenError::Expired,
+                    _ => TokenError::Invalid,
+                })?;
+                Arc::new(Verified {
+                    jti: c.jti,
+                    sub: c.sub,
+                    exp: c.exp,
+                })
+            }
+        };
         let cached = self
             .tokens
             .read()
             .expect("token cache")
             .get(&claims.jti)
-            .cloned();
-        let state = match cached {
-            Some(s) => s,
+            .map(|s| check_token(s, &claims, fresh.then_some(token), now));
+        let checked = match cached {
+            Some(r) => r,
             None => {
                 let jti = claims.jti.clone();
                 let Some((row, hash)) = db.run(move |c| tokens::get(c, &jti)).await? else {
@@ -152,33 +193,37 @@ impl AuthState {
                     expires_at: row.expires_at,
                     revoked: row.revoked_at.is_some(),
                 };
+                let r = check_token(&s, &claims, fresh.then_some(token), now);
                 self.tokens
                     .write()
                     .expect("token cache")
-                    .insert(claims.jti.clone(), s.clone());
-                s
+                    .insert(claims.jti.clone(), s);
+                r
             }
         };
-        if state.hash != token_hash(token) || state.user_id != claims.sub {
-            return Err(TokenError::Invalid.into());
-        }
-        if state.revoked {
-            return Err(TokenError::Revoked.into());
-        }
-        if state.expires_at <= now.naive_utc() {
-            return Err(TokenError::Expired.into());
-        }
+        checked?;
         let user = self
-            .user(db, &state.user_id)
+            .user(db, &claims.sub)
             .await?
             .ok_or(TokenError::Invalid)?;
         if !user.active {
             return Err(TokenError::Deactivated.into());
         }
-        self.last_used
-            .lock()
-            .expect("last-used buffer")
-            .insert(claims.jti, now.naive_utc());
+        if fresh {
+            let mut verified = self.verified.write().expect("verified tokens");
+            if verified.len() >= MAX_VERIFIED {
+                verified.clear();
+            }
+            verified.insert(token.to_string(), claims.clone());
+        }
+        let now = now.naive_utc();
+        let mut last_used = self.last_used.lock().expect("last-used buffer");
+        match last_used.get_mut(&claims.jti) {
+            Some(t) => *t = now,
+            None => {
+                last_used.insert(claims.jti.clone(), now);
+            }
+        }
         Ok(user)
     }
 
@@ -194,6 +239,26 @@ impl AuthState {
         }
         Ok(n)
     }
+}
+
+/// The stored token against the presented one: `token` is the bearer string
+/// when it has not been verified before (its hash is compared then).
+fn check_token(
+    s: &TokenState,
+    claims: &Verified,
+    token: Option<&str>,
+    now: chrono::DateTime<Utc>,
+) -> Result<(), TokenError> {
+    if token.is_some_and(|t| s.hash != token_hash(t)) || s.user_id != claims.sub {
+        return Err(TokenError::Invalid);
+    }
+    if s.revoked {
+        return Err(TokenError::Revoked);
+    }
+    if s.expires_at <= now.naive_utc() {
+        return Err(TokenError::Expired);
+    }
+    Ok(())
 }
 
 /// A token refusal, or a failure to check it at all.

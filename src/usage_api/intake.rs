@@ -5,9 +5,10 @@
 //! The queue is a bounded tokio channel of events. A request reserves room for
 //! all its events at once (`try_reserve_many`), so a batch is queued whole or
 //! refused whole with 503; nothing that got a 202 is ever dropped. The writer
-//! takes whatever is waiting (up to [`WRITE_BATCH`]) as soon as its previous
-//! write ends, so under load a batch is written every few milliseconds and
-//! when idle an event is written at once. Shutdown closes the queue (late
+//! takes whatever is waiting (up to [`WRITE_BATCH`]): when idle an event is
+//! written at once, under load a write starts no sooner than
+//! [`MIN_WRITE_INTERVAL`] after the previous one (a commit's CPU cost hardly
+//! depends on its size). Shutdown closes the queue (late
 //! callers get 503) and waits until the writer has stored everything in it.
 
 use std::collections::HashSet;
@@ -26,6 +27,11 @@ use crate::metrics::Metrics;
 
 /// Most events one Appender transaction writes.
 pub const WRITE_BATCH: usize = 4096;
+/// Shortest time between the starts of two writes while events keep coming
+/// (bounds the commits to 20 a second; see [`Intake::gather`]).
+pub const MIN_WRITE_INTERVAL: Duration = Duration::from_millis(50);
+/// How often a gathering writer looks whether a full batch is waiting.
+const GATHER_TICK: Duration = Duration::from_millis(5);
 /// Distinct `event_type` labels `/metrics` keeps; later types count as `other`
 /// so a careless producer cannot blow up the scrape.
 const MAX_TYPE_LABELS: usize = 256;
@@ -191,6 +197,7 @@ impl Intake {
     async fn write_loop(self: Arc<Self>, db: Db, mut rx: mpsc::Receiver<NewAppEvent>) {
         let mut stopping = false;
         let mut last_stamp: Option<NaiveDateTime> = None;
+        let mut last_write: Option<tokio::time::Instant> = None;
         loop {
             let first = if stopping {
                 rx.recv().await
@@ -207,7 +214,20 @@ impl Intake {
                 }
             };
             let Some(first) = first else { break };
-            let mut batch = Vec::with_capacity(64);
+            // Under a steady trickle, gather for up to MIN_WRITE_INTERVAL after
+            // the previous write began: a DuckDB commit costs milliseconds of
+            // CPU whatever its size, and a writer that commits as often as it
+            // can takes a core away from the requests. The first event after a
+            // quiet spell is written at once; a full batch or shutdown cuts
+            // the wait short. `first` is out of the channel meanwhile, so it
+            // counts as in flight (`depth()` must never miss it).
+            self.in_flight.store(1, Ordering::Relaxed);
+            if !stopping {
+                if let Some(prev) = last_write {
+                    self.gather(&rx, prev + MIN_WRITE_INTERVAL).await;
+                }
+            }
+            let mut batch = Vec::with_capacity(rx.len().clamp(63, WRITE_BATCH - 1) + 1);
             batch.push(first);
             while batch.len() < WRITE_BATCH {
                 match rx.try_recv() {
@@ -217,10 +237,27 @@ impl Intake {
             }
             self.in_flight.store(batch.len(), Ordering::Relaxed);
             let _paused = self.pause.lock().await;
+            last_write = Some(tokio::time::Instant::now());
             last_stamp = Some(self.store(&db, batch, last_stamp, stopping).await);
             self.in_flight.store(0, Ordering::Relaxed);
         }
         tracing::info!("usage event queue drained");
+    }
+
+    /// Waits until `until`, a full batch is queued, or shutdown begins,
+    /// looking at the queue every [`GATHER_TICK`] (senders never wake the
+    /// writer one event at a time).
+    async fn gather(&self, rx: &mpsc::Receiver<NewAppEvent>, until: tokio::time::Instant) {
+        loop {
+            let now = tokio::time::Instant::now();
+            if now >= until || rx.len() + 1 >= WRITE_BATCH {
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(until.min(now + GATHER_TICK)) => {}
+                _ = self.stop.cancelled() => return,
+            }
+        }
     }
 
     /// Writes one batch, retrying with backoff: these events were promised

@@ -23,16 +23,15 @@ pub const SESSION_USER_KEY: &str = "user_id";
 /// Counts and times every request by its matched route.
 pub async fn track_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().to_string();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().clone();
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let resp = next.run(req).await;
-    state
-        .metrics
-        .observe_request(&method, &route, resp.status().as_u16(), started.elapsed());
+    state.metrics.observe_request(
+        method.as_str(),
+        route.as_ref().map_or("unmatched", |p| p.as_str()),
+        resp.status().as_u16(),
+        started.elapsed(),
+    );
     resp
 }
 
@@ -62,15 +61,10 @@ pub async fn request_meta(State(state): State<AppState>, mut req: Request, next:
     });
     // One span per request with the route and the correlation id, so an
     // "internal error" log line can be matched to its request and audit row.
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
     let span = tracing::info_span!(
         "request",
         method = %req.method(),
-        route = %route,
+        route = %req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()),
         correlation_id = %correlation_id,
     );
     let mut resp = tracing::Instrument::instrument(next.run(req), span).await;
@@ -122,18 +116,10 @@ pub fn is_api_path(path: &str) -> bool {
 /// sign-in redirect or `HX-Redirect` for anonymous pages, a toast for htmx, the
 /// error page otherwise. Also catches axum's own rejections (405, 415, …).
 pub async fn shape_errors(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let path = req.uri().path().to_string();
-    let path_and_query = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| path.clone());
+    // Kept cheaply (reference counts) and read only if an error comes back.
+    let uri = req.uri().clone();
     let htmx = req.headers().get("hx-request").is_some_and(|v| v == "true");
-    let hx_current = req
-        .headers()
-        .get("hx-current-url")
-        .and_then(|v| v.to_str().ok())
-        .and_then(url_path);
+    let hx_current = req.headers().get("hx-current-url").cloned();
     let principal = req.extensions().get::<Principal>().cloned();
     let session = req.extensions().get::<Session>().cloned();
     let resp = next.run(req).await;
@@ -142,6 +128,15 @@ pub async fn shape_errors(State(state): State<AppState>, req: Request, next: Nex
     if !status.is_client_error() && !status.is_server_error() {
         return resp;
     }
+    let path = uri.path().to_string();
+    let path_and_query = uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| path.clone());
+    let hx_current = hx_current
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .and_then(url_path);
     // A handler that rendered its own HTML for an error (the sign-in form with its
     // message) has said what it means: leave it be.
     let is_html = resp

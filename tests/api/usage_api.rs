@@ -939,3 +939,103 @@ async fn sigterm_on_the_binary_stores_every_accepted_event_before_exit() {
     assert_eq!(n, accepted);
     assert_eq!(n, 8000);
 }
+
+/// The intake remembers a verified bearer string (no signature check per
+/// event), but revocation, deactivation and a forged copy still take effect
+/// on the very next event.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remembered_token_is_refused_at_once_once_revoked_or_its_user_deactivated() {
+    let app = TestApp::spawn().await;
+    let admin = app.api_as(Role::Admin).await;
+    let bot = app.create_user("bot@example.com", Role::Service).await;
+    let issue = |name: &'static str| {
+        let (admin, id) = (&admin, bot.id.clone());
+        async move {
+            let created: Value = admin
+                .post(
+                    &format!("/api/admin/users/{id}/tokens"),
+                    json!({"name": name, "days": 30}),
+                )
+                .await
+                .json()
+                .await
+                .unwrap();
+            (
+                created["token"].as_str().unwrap().to_string(),
+                created["id"].as_str().unwrap().to_string(),
+            )
+        }
+    };
+    let (first, first_id) = issue("first").await;
+    let (second, _) = issue("second").await;
+    let mut api = app.api();
+    api.token = Some(first.clone());
+    for _ in 0..3 {
+        assert_eq!(
+            api.post(EVENTS, json!({"event_type": "seen"}))
+                .await
+                .status(),
+            StatusCode::ACCEPTED
+        );
+    }
+    // The same token with its signature altered is not the remembered string.
+    let mut forged = app.api();
+    let mut tampered = first.clone().into_bytes();
+    let i = tampered.len() - 10;
+    tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
+    forged.token = Some(String::from_utf8(tampered).unwrap());
+    assert_eq!(
+        forged
+            .post(EVENTS, json!({"event_type": "seen"}))
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        admin
+            .call(
+                Method::DELETE,
+                &format!("/api/admin/tokens/{first_id}"),
+                None
+            )
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_detail(
+        api.post(EVENTS, json!({"event_type": "after.revoke"}))
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "revoked",
+    )
+    .await;
+
+    api.token = Some(second);
+    assert_eq!(
+        api.post(EVENTS, json!({"event_type": "seen"}))
+            .await
+            .status(),
+        StatusCode::ACCEPTED
+    );
+    let resp = admin
+        .call(
+            Method::PATCH,
+            &format!("/api/admin/users/{}", bot.id),
+            Some(json!({"active": false})),
+        )
+        .await;
+    assert!(resp.status().is_success(), "{}", resp.status());
+    assert_detail(
+        api.post(EVENTS, json!({"event_type": "after.deactivate"}))
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "deactivated",
+    )
+    .await;
+    written(&app, 4).await;
+    assert_eq!(
+        app.query_i64("SELECT count(*) FROM app_events WHERE event_type LIKE 'after%'")
+            .await,
+        0
+    );
+}
