@@ -101,7 +101,7 @@ pub fn make_usage(
     // as a variable and indexed through getvariable(). Likewise the steps
     // below are DOUBLEs: a literal like 51.84 is a DECIMAL, and DECIMAL
     // products cost ~0.6 s per million rows.
-    let variables = format!(
+    conn.execute_batch(&format!(
         "SET VARIABLE synth_tools = {tools};
          SET VARIABLE synth_ids = {ids};
          SET VARIABLE synth_emails = {emails};
@@ -112,21 +112,13 @@ pub fn make_usage(
          SET VARIABLE synth_commands = ['review', 'analytics:weekly', 'compact', 'sql-helpers:explain'];
          SET VARIABLE synth_skill_refs = ['analytics', 'sql-helpers', '', '', 'viz-pack'];
          SET VARIABLE synth_command_refs = ['', 'analytics', '', 'sql-helpers'];"
-    );
-    conn.execute_batch(&variables)?;
-    // One start time for every statement (each transaction has its own now()).
-    let start: String = conn.query_row(
-        &format!("SELECT CAST(now()::TIMESTAMP - INTERVAL {days} DAY AS VARCHAR)"),
-        [],
-        |r| r.get(0),
-    )?;
+    ))?;
     // Sessions first (a few hundred thousand rows), joined to their events:
     // the per-session strings are built once, not once per event. The join's
     // probe side keeps range()'s order, so the insert needs no sort (the test
     // below checks the events are in time order).
-    // A plain table (dropped at the end): the event writers' connections see it.
     conn.execute_batch(&format!(
-        "CREATE OR REPLACE TABLE synth_sessions AS
+        "CREATE OR REPLACE TEMP TABLE synth_sessions AS
          SELECT s, user_id, username, session_id, model,
                 username || '/' || session_id || '.jsonl' AS session_file,
                 '/work/' || split_part(username, '@', 1) AS cwd
@@ -140,21 +132,16 @@ pub fn make_usage(
     .context("while generating sessions")?;
     let session_cols = "ss.user_id, ss.username, ss.session_id, ss.model, ss.session_file, ss.cwd";
 
-    // Events: row i belongs to session floor(i / per_session). A single
-    // INSERT … SELECT runs on one core here (the insert keeps range()'s
-    // order), so two connections write the two halves at once, each in its
-    // own transaction, and commit in order: rows stay in time order, so the
-    // zone maps on occurred_at stay tight.
-    let insert_events = |lo: u64, hi: u64| {
-        format!(
+    // Events: row i belongs to session floor(i / per_session).
+    conn.execute_batch(&format!(
         "INSERT INTO usage_events
          WITH base AS (
            SELECT i, s, {session_cols},
-                  TIMESTAMP '{start}'
+                  (now()::TIMESTAMP - INTERVAL {days} DAY)
                     + to_microseconds(CAST(i * {step_us}::DOUBLE AS BIGINT)) AS ts,
                   getvariable('synth_tools')[1 + (hash(i, 't') % 100)::INTEGER] AS t,
                   hash(i, 'x') % 1000 AS x
-           FROM (SELECT i, CAST(floor(i / {per_session}::DOUBLE) AS BIGINT) AS s FROM range({lo}, {hi}) r(i)) b
+           FROM (SELECT i, CAST(floor(i / {per_session}::DOUBLE) AS BIGINT) AS s FROM range({events}) r(i)) b
            JOIN synth_sessions ss USING (s)
          )
          SELECT lower(hex(hash(i, 'id1')) || hex(hash(i, 'id2'))), session_id, session_file,
@@ -176,38 +163,8 @@ pub fn make_usage(
                      WHEN t = '-' AND x % 4 IN (1, 3) THEN getvariable('synth_command_refs')[1 + (x % 4)::INTEGER]
                      ELSE NULL END,
                 model, cwd, ts, 1, now()::TIMESTAMP, NULL, user_id
-         FROM base;"
-        )
-    };
-    let half = events / 2;
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
-    std::thread::scope(|scope| -> anyhow::Result<()> {
-        let second = conn.try_clone()?;
-        let (variables, sql) = (&variables, insert_events(half, events));
-        let writer = scope.spawn(move || -> anyhow::Result<()> {
-            second.execute_batch(variables)?;
-            second.execute_batch("BEGIN TRANSACTION")?;
-            let done = second.execute_batch(&sql);
-            // Commit after the first half (or roll back if it failed).
-            let first_ok = rx.recv().is_ok();
-            if done.is_ok() && first_ok {
-                second.execute_batch("COMMIT")?;
-            } else {
-                second.execute_batch("ROLLBACK")?;
-            }
-            Ok(done?)
-        });
-        let first = conn.execute_batch(&insert_events(0, half));
-        if first.is_ok() {
-            let _ = tx.send(());
-        }
-        drop(tx);
-        let second = writer
-            .join()
-            .map_err(|_| anyhow::anyhow!("the second event writer panicked"))?;
-        first?;
-        second
-    })
+         FROM base;",
+    ))
     .context("while generating usage events")?;
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,
