@@ -319,9 +319,9 @@ pub fn sessions(f: &TelemetryFilter) -> Option<Source> {
     })
 }
 
-/// Whether the rollups hold exactly what `usage_events` does (tests and
-/// `glassbox doctor`-style checks): the rows of each side missing from the
-/// other, summed over both rollups.
+/// How far the rollups are from a fresh count of `usage_events` (the tests'
+/// check of the invariant): the rows of each side missing from the other,
+/// summed over both rollups; 0 when they agree.
 pub fn mismatches(conn: &Connection) -> anyhow::Result<i64> {
     let q = |sql: String| -> anyhow::Result<i64> { Ok(conn.query_row(&sql, [], |r| r.get(0))?) };
     let events = format!(
