@@ -11,6 +11,8 @@
 use anyhow::Context;
 use duckdb::Connection;
 
+use crate::repo::telemetry::rollup::{recount, Days};
+
 /// Models of the generated responses and events, weighted; the last has no
 /// price (cost 0) on purpose.
 const MODELS: &[(&str, u32)] = &[
@@ -259,8 +261,7 @@ pub fn make_usage(
          DROP TABLE synth_sessions;",
     )
     .context("while writing summaries and rollups")?;
-    crate::repo::telemetry::rollup::recount(conn, crate::repo::telemetry::rollup::Days::All)
-        .context("while writing the events' daily rollups")?;
+    recount(conn, Days::All).context("while writing the events' daily rollups")?;
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "synth: summaries and rollups written"

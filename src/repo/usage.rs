@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use crate::ingest::profile::{self, Phase};
 use crate::model::pricing::Prices;
 use crate::model::transcript::{ParsedFile, ToolEvent};
+use crate::repo::telemetry::rollup::{recount, Days};
 
 pub const PROC_USAGE: &str = "usage";
 pub const PROC_FAILURE_SCAN: &str = "failure_scan";
@@ -809,7 +810,7 @@ pub fn rebuild(conn: &mut Connection, horizon: Option<NaiveDateTime>) -> anyhow:
     )?;
     // The Telemetry page's rollups mirror every day's events, the days
     // before the horizon included (their events are still there).
-    crate::repo::telemetry::rollup::recount(&tx, crate::repo::telemetry::rollup::Days::Pending)?;
+    recount(&tx, Days::Pending)?;
     tx.execute_batch(
         "DELETE FROM ingest_pending; DELETE FROM pending_users; DELETE FROM pending_days;",
     )?;
@@ -901,9 +902,8 @@ pub fn reprocess(
             params![horizon, horizon],
         )?;
         tx.execute("DELETE FROM usage_tool_daily WHERE day >= ?", params![day])?;
-        tx.execute_batch(
-            "DELETE FROM usage_events_daily; DELETE FROM usage_event_sessions_daily;",
-        )?;
+        // The Telemetry rollups follow the (now empty) events.
+        recount(&tx, Days::All)?;
         tx.execute(
             "DELETE FROM usage_tokens_daily WHERE day >= ?",
             params![day],
@@ -940,10 +940,7 @@ pub fn prune(
             "DELETE FROM usage_responses WHERE first_ts < ?",
             params![horizon],
         )?;
-        crate::repo::telemetry::rollup::recount(
-            &tx,
-            crate::repo::telemetry::rollup::Days::Through(horizon.date()),
-        )?;
+        recount(&tx, Days::Through(horizon.date()))?;
         tx.commit()?;
     }
     Ok((old_events, old_responses, total - old_events))

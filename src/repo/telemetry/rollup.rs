@@ -62,16 +62,30 @@ pub fn recount(conn: &Connection, days: Days) -> anyhow::Result<()> {
     conn.execute_batch(&format!(
         "DELETE FROM usage_events_daily WHERE {rollup_cond};
          DELETE FROM usage_event_sessions_daily WHERE {rollup_cond};
-         INSERT INTO usage_events_daily
-         SELECT CAST(occurred_at AS DATE) AS day, {DIMS}, count(*),
-                list_transform(range(24), h -> coalesce(histogram(hour(occurred_at))[h], 0))
-         FROM usage_events WHERE {events_cond} GROUP BY ALL ORDER BY day;
-         INSERT INTO usage_event_sessions_daily
-         SELECT CAST(occurred_at AS DATE) AS day, md5_number_lower(session_id), {DIMS},
-                bit_or(1 << hour(occurred_at))
-         FROM usage_events WHERE {events_cond} GROUP BY ALL ORDER BY day;"
+         INSERT INTO usage_events_daily {} ORDER BY day;
+         INSERT INTO usage_event_sessions_daily {} ORDER BY day;",
+        count_events(&events_cond),
+        count_sessions(&events_cond)
     ))?;
     Ok(())
+}
+
+/// The `usage_events_daily` rows of the events `cond` selects.
+fn count_events(cond: &str) -> String {
+    format!(
+        "SELECT CAST(occurred_at AS DATE) AS day, {DIMS}, count(*)::BIGINT AS events,
+                list_transform(range(24), h -> coalesce(histogram(hour(occurred_at))[h], 0))::BIGINT[] AS hours
+         FROM usage_events WHERE {cond} GROUP BY ALL"
+    )
+}
+
+/// The `usage_event_sessions_daily` rows of the events `cond` selects.
+fn count_sessions(cond: &str) -> String {
+    format!(
+        "SELECT CAST(occurred_at AS DATE) AS day, md5_number_lower(session_id) AS session_key, {DIMS},
+                bit_or(1 << hour(occurred_at)) AS hours
+         FROM usage_events WHERE {cond} GROUP BY ALL"
+    )
 }
 
 /// `DATE 'YYYY-MM-DD'` (from a date, never from outside text).
@@ -324,17 +338,8 @@ pub fn sessions(f: &TelemetryFilter) -> Option<Source> {
 /// summed over both rollups; 0 when they agree.
 pub fn mismatches(conn: &Connection) -> anyhow::Result<i64> {
     let q = |sql: String| -> anyhow::Result<i64> { Ok(conn.query_row(&sql, [], |r| r.get(0))?) };
-    let events = format!(
-        "SELECT CAST(occurred_at AS DATE) AS day, {DIMS}, count(*)::BIGINT AS n,
-                list_transform(range(24), h -> coalesce(histogram(hour(occurred_at))[h], 0))::BIGINT[] AS hours
-         FROM usage_events GROUP BY ALL"
-    );
+    let (events, sessions) = (count_events("true"), count_sessions("true"));
     let daily = format!("SELECT day, {DIMS}, events, hours FROM usage_events_daily");
-    let sessions = format!(
-        "SELECT CAST(occurred_at AS DATE) AS day, md5_number_lower(session_id) AS k, {DIMS},
-                bit_or(1 << hour(occurred_at)) AS hours
-         FROM usage_events GROUP BY ALL"
-    );
     let sessions_daily =
         format!("SELECT day, session_key, {DIMS}, hours FROM usage_event_sessions_daily");
     let mut total = 0;
