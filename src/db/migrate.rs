@@ -32,6 +32,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "usage_events_daily",
         include_str!("../../migrations/0006_usage_events_daily.sql"),
     ),
+    (
+        7,
+        "usage_session_counts",
+        include_str!("../../migrations/0007_usage_session_counts.sql"),
+    ),
 ];
 
 /// The newest schema version this binary knows.

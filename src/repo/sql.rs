@@ -42,6 +42,11 @@ impl Where {
         &self.args
     }
 
+    /// No condition at all.
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+
     pub fn extend(&mut self, other: Where) {
         self.parts.extend(other.parts);
         self.args.extend(other.args);

@@ -530,47 +530,75 @@ pub fn group_by(
     limit: i64,
     offset: i64,
 ) -> anyhow::Result<Buckets> {
-    // Only usage_events knows sessions by id.
+    // Sessions by id: from their own rollup when it can answer the filter.
     let rows_src = if by == GroupBy::SessionId {
-        rollup::raw_rows(f)
+        rollup::session_rows(f).unwrap_or_else(|| rollup::raw_rows(f))
     } else {
         rollup::rows(f)
     };
     let expr = by.expr();
-    // Distinct sessions: in the same pass over usage_events, or from the
-    // sessions rollup, joined by bucket (NULL bucket included).
-    let (buckets, args) = match rollup::sessions(f).filter(|_| rows_src.rolled) {
-        Some(sessions) => {
-            let mut args = rows_src.args.clone();
-            args.extend(sessions.args.iter().cloned());
+    // Distinct sessions: counted ahead, or from the sessions rollup joined
+    // by bucket (NULL bucket included), or in the same pass over the rows.
+    let sessions = if !rows_src.rolled || by == GroupBy::SessionId {
+        None
+    } else if let Some(c) = rollup::session_counts(f, by) {
+        Some((
+            format!(
+                "SELECT bucket, sum(sessions)::BIGINT AS distinct_sessions FROM ({}) GROUP BY 1",
+                c.sql
+            ),
+            c.args,
+        ))
+    } else {
+        rollup::sessions(f).map(|s| {
             (
                 format!(
-                    "WITH e AS ({}), s AS ({}),
-                     b0 AS (SELECT {expr} AS bucket, sum(n)::BIGINT AS invocations,
+                    "SELECT bucket, count(*) AS distinct_sessions
+                     FROM (SELECT DISTINCT {expr} AS bucket, session_key FROM ({})) GROUP BY 1",
+                    s.sql
+                ),
+                s.args,
+            )
+        })
+    };
+    let (buckets, args) = match sessions {
+        Some((s0, s_args)) => {
+            let mut args = rows_src.args.clone();
+            args.extend(s_args);
+            (
+                format!(
+                    "WITH b0 AS (SELECT {expr} AS bucket, sum(n)::BIGINT AS invocations,
                                    count(DISTINCT username) AS distinct_users,
                                    coalesce(sum(n) FILTER (WHERE is_error), 0)::BIGINT AS errors
-                            FROM e GROUP BY 1),
-                     s0 AS (SELECT bucket, count(*) AS distinct_sessions
-                            FROM (SELECT DISTINCT {expr} AS bucket, session_key FROM s) GROUP BY 1),
+                            FROM ({}) e GROUP BY 1),
+                     s0 AS ({s0}),
                      b AS (SELECT b0.bucket, invocations, distinct_users,
                                   coalesce(s0.distinct_sessions, 0) AS distinct_sessions, errors
                            FROM b0 LEFT JOIN s0 ON b0.bucket IS NOT DISTINCT FROM s0.bucket)",
-                    rows_src.sql, sessions.sql
+                    rows_src.sql
                 ),
                 args,
             )
         }
-        None => (
-            format!(
-                "WITH b AS (
-                   SELECT {expr} AS bucket, sum(n)::BIGINT AS invocations, count(DISTINCT username) AS distinct_users,
-                          count(DISTINCT session_id) AS distinct_sessions,
-                          coalesce(sum(n) FILTER (WHERE is_error), 0)::BIGINT AS errors
-                   FROM ({}) e GROUP BY 1)",
-                rows_src.sql
-            ),
-            rows_src.args.clone(),
-        ),
+        None => {
+            // A session's bucket holds one session (none for a NULL id).
+            let distinct_sessions = if by == GroupBy::SessionId {
+                "(session_id IS NOT NULL)::BIGINT"
+            } else {
+                "count(DISTINCT session_id)"
+            };
+            (
+                format!(
+                    "WITH b AS (
+                       SELECT {expr} AS bucket, sum(n)::BIGINT AS invocations, count(DISTINCT username) AS distinct_users,
+                              {distinct_sessions} AS distinct_sessions,
+                              coalesce(sum(n) FILTER (WHERE is_error), 0)::BIGINT AS errors
+                       FROM ({}) e GROUP BY 1)",
+                    rows_src.sql
+                ),
+                rows_src.args.clone(),
+            )
+        }
     };
     // Ties (and the NULL bucket, last) in bucket order, so pages are stable.
     let sql = format!(

@@ -23,7 +23,7 @@ use chrono::{Datelike, Duration, DurationRound, NaiveDate, NaiveDateTime, Timeli
 use duckdb::types::Value as DbValue;
 use duckdb::Connection;
 
-use super::TelemetryFilter;
+use super::{GroupBy, TelemetryFilter};
 use crate::repo::sql::time_range;
 
 /// The columns both rollups share with `usage_events` (what the page filters
@@ -42,7 +42,7 @@ pub enum Days {
     Through(NaiveDate),
 }
 
-/// Replaces both rollups' rows of `days` by counts of the `usage_events`
+/// Replaces the rollups' rows of `days` by counts of the `usage_events`
 /// rows of those days. Runs in the caller's transaction.
 pub fn recount(conn: &Connection, days: Days) -> anyhow::Result<()> {
     let (rollup_cond, events_cond) = match days {
@@ -59,13 +59,54 @@ pub fn recount(conn: &Connection, days: Days) -> anyhow::Result<()> {
             )
         }
     };
+    let pending = matches!(days, Days::Pending);
+    if pending {
+        // The sessions of the re-counted days before (and, below, after):
+        // only they can start or stop spanning days.
+        conn.execute_batch(&format!(
+            "CREATE TEMP TABLE IF NOT EXISTS touched_sessions (session_key UBIGINT);
+             DELETE FROM touched_sessions;
+             INSERT INTO touched_sessions SELECT DISTINCT session_key FROM usage_event_sessions_daily WHERE {rollup_cond};"
+        ))?;
+    }
     conn.execute_batch(&format!(
         "DELETE FROM usage_events_daily WHERE {rollup_cond};
          DELETE FROM usage_event_sessions_daily WHERE {rollup_cond};
+         DELETE FROM usage_sessions_daily WHERE {rollup_cond};
          INSERT INTO usage_events_daily {} ORDER BY day;
-         INSERT INTO usage_event_sessions_daily {} ORDER BY day;",
+         INSERT INTO usage_event_sessions_daily {} ORDER BY day;
+         INSERT INTO usage_sessions_daily {} ORDER BY day;",
         count_events(&events_cond),
-        count_sessions(&events_cond)
+        count_sessions(&events_cond),
+        count_session_events(&events_cond),
+    ))?;
+    // A prune can make a session stop spanning days anywhere: after any
+    // bulk change the spanning list and the counts are redone whole.
+    let counts_cond = if pending {
+        conn.execute_batch(&format!(
+            "INSERT INTO touched_sessions SELECT DISTINCT session_key FROM usage_event_sessions_daily WHERE {rollup_cond};
+             DELETE FROM usage_sessions_spanning WHERE session_key IN (SELECT session_key FROM touched_sessions);
+             INSERT INTO usage_sessions_spanning {};
+             CREATE TEMP TABLE IF NOT EXISTS touched_days (day DATE);
+             DELETE FROM touched_days;
+             INSERT INTO touched_days SELECT day FROM pending_days
+                 UNION SELECT day FROM usage_event_sessions_daily
+                       WHERE session_key IN (SELECT session_key FROM touched_sessions);",
+            count_spanning("session_key IN (SELECT session_key FROM touched_sessions)")
+        ))?;
+        "day IN (SELECT day FROM touched_days)"
+    } else {
+        conn.execute_batch(&format!(
+            "DELETE FROM usage_sessions_spanning;
+             INSERT INTO usage_sessions_spanning {};",
+            count_spanning("true")
+        ))?;
+        "true"
+    };
+    conn.execute_batch(&format!(
+        "DELETE FROM usage_session_counts WHERE {counts_cond};
+         INSERT INTO usage_session_counts {} ORDER BY day, dim;",
+        count_session_values(counts_cond)
     ))?;
     Ok(())
 }
@@ -85,6 +126,46 @@ fn count_sessions(cond: &str) -> String {
         "SELECT CAST(occurred_at AS DATE) AS day, md5_number_lower(session_id) AS session_key, {DIMS},
                 bit_or(1 << hour(occurred_at)) AS hours
          FROM usage_events WHERE {cond} GROUP BY ALL"
+    )
+}
+
+/// The `usage_sessions_daily` rows of the events `cond` selects.
+fn count_session_events(cond: &str) -> String {
+    format!(
+        "SELECT CAST(occurred_at AS DATE) AS day, session_id, username, is_error, count(*)::BIGINT AS events,
+                list_transform(range(24), h -> coalesce(histogram(hour(occurred_at))[h], 0))::BIGINT[] AS hours
+         FROM usage_events WHERE {cond} GROUP BY ALL"
+    )
+}
+
+/// The columns `usage_session_counts` counts sessions by (its `dim`).
+const SESSION_DIMS: [&str; 5] = ["username", "tool_name", "source", "ref_id", "model"];
+
+/// The `usage_sessions_spanning` rows among the sessions `cond` selects
+/// (over `usage_event_sessions_daily`): those on more than one day, or of
+/// more than one person.
+fn count_spanning(cond: &str) -> String {
+    format!(
+        "SELECT session_key FROM usage_event_sessions_daily WHERE {cond}
+         GROUP BY session_key HAVING count(DISTINCT (day, username)) > 1"
+    )
+}
+
+/// The `usage_session_counts` rows of the days `cond` selects (over
+/// `usage_event_sessions_daily`): sessions not spanning days, counted per
+/// day, column, value and mask of active hours.
+fn count_session_values(cond: &str) -> String {
+    let names: Vec<String> = SESSION_DIMS.iter().map(|d| format!("'{d}'")).collect();
+    format!(
+        "SELECT day, dim, value, hours, count(*)::BIGINT AS sessions
+         FROM (SELECT day, dim, value, session_key, bit_or(hours) AS hours
+               FROM (SELECT day, session_key, hours, unnest([{}]) AS dim, unnest([{}]) AS value
+                     FROM usage_event_sessions_daily
+                     WHERE ({cond}) AND session_key NOT IN (SELECT session_key FROM usage_sessions_spanning))
+               GROUP BY ALL)
+         GROUP BY ALL",
+        names.join(", "),
+        SESSION_DIMS.join(", ")
     )
 }
 
@@ -252,15 +333,37 @@ impl Hours {
 /// event_type, model, ref_id, is_error, n` (and `session_id` when read from
 /// `usage_events`), one row per `n` events.
 pub fn rows(f: &TelemetryFilter) -> Source {
-    let Some(h) = Hours::of(f) else {
-        return raw_rows(f);
-    };
+    match Hours::of(f) {
+        Some(h) => weighted(f, &h, "usage_events_daily", DIMS),
+        None => raw_rows(f),
+    }
+}
+
+/// Like [`rows`], with columns `day, session_id, username, is_error, n`,
+/// for the group-by by session: from `usage_sessions_daily`, which knows
+/// no other column, so only for a window, a person and errors.
+pub fn session_rows(f: &TelemetryFilter) -> Option<Source> {
+    let h = Hours::of(f)?;
+    if f.tool_name.is_some() || f.source.is_some() || f.event_type.is_some() || f.model.is_some() {
+        return None;
+    }
+    Some(weighted(
+        f,
+        &h,
+        "usage_sessions_daily",
+        "session_id, username, is_error",
+    ))
+}
+
+/// The hours of `h` from a rollup with `day`, `cols`, `events` and `hours`
+/// columns, the raw edges from `usage_events`, as rows `day, cols, n`.
+fn weighted(f: &TelemetryFilter, h: &Hours, table: &str, cols: &str) -> Source {
     let dims = f.dims_where();
     let mut parts = Vec::new();
     let mut args = Vec::new();
     for p in h.pieces() {
         parts.push(format!(
-            "SELECT * FROM (SELECT day, {DIMS}, ({})::BIGINT AS n FROM usage_events_daily WHERE {} AND {})
+            "SELECT * FROM (SELECT day, {cols}, ({})::BIGINT AS n FROM {table} WHERE {} AND {})
              WHERE n > 0",
             p.events(),
             p.day,
@@ -273,7 +376,7 @@ pub fn rows(f: &TelemetryFilter) -> Source {
         w.extend(f.dims_where());
         // At most an hour of events at each end: no need to group them.
         parts.push(format!(
-            "SELECT CAST(occurred_at AS DATE) AS day, {DIMS}, 1 AS n FROM usage_events WHERE {}",
+            "SELECT CAST(occurred_at AS DATE) AS day, {cols}, 1 AS n FROM usage_events WHERE {}",
             w.sql()
         ));
         args.extend(w.args().iter().cloned());
@@ -333,17 +436,122 @@ pub fn sessions(f: &TelemetryFilter) -> Option<Source> {
     })
 }
 
+/// The distinct sessions of each bucket of `by`, as rows `bucket, sessions`
+/// to be summed per bucket, without a DISTINCT over every (bucket, session)
+/// pair of the window: sessions within one day and person come counted
+/// from `usage_session_counts`; the few spanning ones are de-duplicated
+/// from `usage_event_sessions_daily`; a session of the raw edges counts
+/// when the whole hours do not already hold it in that bucket. Only for a
+/// window without other filters (else [`sessions`]) and not by session.
+pub fn session_counts(f: &TelemetryFilter, by: GroupBy) -> Option<Source> {
+    let h = Hours::of(f)?;
+    if !f.dims_where().is_empty() {
+        return None;
+    }
+    let (dim, counted) = match by {
+        GroupBy::Day => ("username", "day"),
+        GroupBy::Username => ("username", "value"),
+        GroupBy::ToolName => ("tool_name", "value"),
+        GroupBy::Source => ("source", "value"),
+        GroupBy::RefId => ("ref_id", "value"),
+        GroupBy::Model => ("model", "value"),
+        GroupBy::SessionId => return None,
+    };
+    // The bucket's column in usage_event_sessions_daily (day or a DIM).
+    let col = by.expr();
+    let pieces = h.pieces();
+    let mut parts = Vec::new();
+    let mut in_hours = Vec::new();
+    for p in &pieces {
+        let mut conds = vec![p.day.clone()];
+        conds.extend(p.active());
+        in_hours.push(format!("({})", conds.join(" AND ")));
+        parts.push(format!(
+            "SELECT {counted} AS bucket, sessions FROM usage_session_counts WHERE dim = '{dim}' AND {}",
+            conds.join(" AND ")
+        ));
+    }
+    let in_hours = if in_hours.is_empty() {
+        "FALSE".to_string()
+    } else {
+        in_hours.join(" OR ")
+    };
+    parts.push(format!(
+        "SELECT bucket, count(*) AS sessions
+         FROM (SELECT DISTINCT {col} AS bucket, session_key FROM usage_event_sessions_daily
+               WHERE session_key IN (SELECT session_key FROM usage_sessions_spanning) AND ({in_hours}))
+         GROUP BY 1"
+    ));
+    let mut args = Vec::new();
+    let edges = h.edges(f);
+    if !edges.is_empty() {
+        let mut conds = Vec::new();
+        let mut edge_args = Vec::new();
+        for e in edges {
+            conds.push(format!("({})", e.sql()));
+            edge_args.extend(e.args().iter().cloned());
+        }
+        let expr = if by == GroupBy::Day {
+            "CAST(occurred_at AS DATE)"
+        } else {
+            col
+        };
+        let edge = format!(
+            "SELECT DISTINCT {expr} AS bucket, md5_number_lower(session_id) AS session_key
+             FROM usage_events WHERE {}",
+            conds.join(" OR ")
+        );
+        // EXCEPT compares NULL buckets as equal, as a bucket should.
+        parts.push(format!(
+            "SELECT bucket, count(*) AS sessions
+             FROM ({edge}
+                   EXCEPT
+                   SELECT {col} AS bucket, session_key FROM usage_event_sessions_daily
+                   WHERE session_key IN (SELECT session_key FROM ({edge})) AND ({in_hours}))
+             GROUP BY 1"
+        ));
+        args.extend(edge_args.iter().cloned());
+        args.extend(edge_args);
+    }
+    Some(Source {
+        sql: parts.join(" UNION ALL "),
+        args,
+        rolled: true,
+    })
+}
+
 /// How far the rollups are from a fresh count of `usage_events` (the tests'
 /// check of the invariant): the rows of each side missing from the other,
 /// summed over both rollups; 0 when they agree.
 pub fn mismatches(conn: &Connection) -> anyhow::Result<i64> {
     let q = |sql: String| -> anyhow::Result<i64> { Ok(conn.query_row(&sql, [], |r| r.get(0))?) };
-    let (events, sessions) = (count_events("true"), count_sessions("true"));
-    let daily = format!("SELECT day, {DIMS}, events, hours FROM usage_events_daily");
-    let sessions_daily =
-        format!("SELECT day, session_key, {DIMS}, hours FROM usage_event_sessions_daily");
+    // The counts are checked against the stored spanning list, which is
+    // itself checked against a fresh one.
+    let pairs = [
+        (
+            count_events("true"),
+            format!("SELECT day, {DIMS}, events, hours FROM usage_events_daily"),
+        ),
+        (
+            count_sessions("true"),
+            format!("SELECT day, session_key, {DIMS}, hours FROM usage_event_sessions_daily"),
+        ),
+        (
+            count_session_events("true"),
+            "SELECT day, session_id, username, is_error, events, hours FROM usage_sessions_daily"
+                .to_string(),
+        ),
+        (
+            count_spanning("true"),
+            "SELECT session_key FROM usage_sessions_spanning".to_string(),
+        ),
+        (
+            count_session_values("true"),
+            "SELECT day, dim, value, hours, sessions FROM usage_session_counts".to_string(),
+        ),
+    ];
     let mut total = 0;
-    for (a, b) in [(&events, &daily), (&sessions, &sessions_daily)] {
+    for (a, b) in &pairs {
         total += q(format!(
             "SELECT (SELECT count(*) FROM ({a} EXCEPT ALL {b})) + (SELECT count(*) FROM ({b} EXCEPT ALL {a}))"
         ))?;

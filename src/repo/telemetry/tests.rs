@@ -459,6 +459,36 @@ fn the_summary_has_every_agnes_field_and_lists_unpriced_models() {
 #[test]
 fn reads_through_the_rollups_equal_reads_of_the_events() {
     let (_db, c) = data();
+    // A session of two people on one day (counted apart from those of one
+    // day and person), and a session that goes on past midnight.
+    c.execute_batch(
+        "INSERT INTO usage_events (id, session_id, session_file, username, event_type, tool_name,
+                                   is_error, source, occurred_at, processor_version)
+         VALUES ('x3', 's-x', 'dir/s-x.jsonl', 'ann@example.com', 'tool_use', 'Read', false, 'builtin',
+                 now()::TIMESTAMP - INTERVAL 90 MINUTE, 1),
+                ('y1', 's-y', 'dir/s-y.jsonl', 'bob@example.com', 'tool_use', 'Grep', false, 'curated',
+                 CAST(current_date AS TIMESTAMP) - INTERVAL 3 DAY - INTERVAL 10 MINUTE, 1),
+                ('y2', 's-y', 'dir/s-y.jsonl', 'bob@example.com', 'tool_use', 'Grep', true, 'curated',
+                 CAST(current_date AS TIMESTAMP) - INTERVAL 3 DAY + INTERVAL 10 MINUTE, 1);",
+    )
+    .unwrap();
+    rollup::recount(&c, rollup::Days::All).unwrap();
+    let spanning: i64 = c
+        .query_row("SELECT count(*) FROM usage_sessions_spanning", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let sessions: i64 = c
+        .query_row(
+            "SELECT count(DISTINCT session_id) FROM usage_events",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        spanning >= 2 && spanning < sessions,
+        "{spanning} of {sessions}"
+    );
     assert_eq!(rollup::mismatches(&c).unwrap(), 0);
     let t0 = now();
     let mut cases = filters();
@@ -554,4 +584,41 @@ fn newest_first_pages_equal_pages_of_the_whole_window() {
             );
         }
     }
+}
+
+/// Ingest re-counts only the days it touched: a session of one day that
+/// goes on into a later day starts spanning days, and the earlier day's
+/// counts (not re-counted as a pending day) must stop counting it there.
+#[test]
+fn recounting_pending_days_follows_sessions_into_other_days() {
+    let (_db, c) = data();
+    let (session, user, day): (String, String, chrono::NaiveDate) = c
+        .query_row(
+            "SELECT session_id, any_value(username), any_value(CAST(occurred_at AS DATE))
+             FROM usage_events GROUP BY session_id
+             HAVING count(DISTINCT CAST(occurred_at AS DATE)) = 1 AND count(DISTINCT username) = 1
+                AND max(CAST(occurred_at AS DATE)) < current_date - 2
+             ORDER BY 1 LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    let later = day + Duration::days(2);
+    c.execute(
+        "INSERT INTO usage_events (id, session_id, session_file, username, event_type, tool_name,
+                                   is_error, source, occurred_at, processor_version)
+         VALUES ('late', ?, 'dir/late.jsonl', ?, 'tool_use', 'Bash', false, 'builtin',
+                 CAST(? AS TIMESTAMP) + INTERVAL 5 HOUR, 1)",
+        duckdb::params![session, user, later],
+    )
+    .unwrap();
+    c.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS pending_days (day DATE); DELETE FROM pending_days;",
+    )
+    .unwrap();
+    c.execute("INSERT INTO pending_days VALUES (?)", [later])
+        .unwrap();
+    assert!(rollup::mismatches(&c).unwrap() > 0);
+    rollup::recount(&c, rollup::Days::Pending).unwrap();
+    assert_eq!(rollup::mismatches(&c).unwrap(), 0);
 }
