@@ -7,12 +7,21 @@
 -- can be counted ahead: usage_session_counts holds, per day, bucket column
 -- (dim) and value, how many such sessions had the same 24-bit mask of
 -- active hours (so a window starting at 14:00 still counts exactly those
--- active from 14:00 on). The few sessions that span days or people are
--- listed in usage_sessions_spanning and counted from
--- usage_event_sessions_daily with a DISTINCT, as before.
+-- active from 14:00 on). The few sessions that span days or people keep
+-- their usage_event_sessions_daily rows in usage_sessions_spanning, a small
+-- table that is counted with a DISTINCT, as before.
 
 CREATE TABLE usage_sessions_spanning (
-    session_key UBIGINT NOT NULL
+    day DATE NOT NULL,
+    session_key UBIGINT NOT NULL,
+    username VARCHAR NOT NULL,
+    tool_name VARCHAR,
+    source VARCHAR NOT NULL,
+    event_type VARCHAR NOT NULL,
+    model VARCHAR,
+    ref_id VARCHAR,
+    is_error BOOLEAN,
+    hours INTEGER NOT NULL
 );
 
 -- dim is the usage_events column (username, tool_name, source, ref_id,
@@ -38,8 +47,9 @@ CREATE TABLE usage_sessions_daily (
 );
 
 INSERT INTO usage_sessions_spanning
-SELECT session_key FROM usage_event_sessions_daily
-GROUP BY session_key HAVING count(DISTINCT (day, username)) > 1;
+SELECT * FROM usage_event_sessions_daily
+WHERE session_key IN (SELECT session_key FROM usage_event_sessions_daily
+                      GROUP BY session_key HAVING count(DISTINCT (day, username)) > 1);
 
 INSERT INTO usage_session_counts
 SELECT day, dim, value, hours, count(*)::BIGINT

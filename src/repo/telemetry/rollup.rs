@@ -142,12 +142,13 @@ fn count_session_events(cond: &str) -> String {
 const SESSION_DIMS: [&str; 5] = ["username", "tool_name", "source", "ref_id", "model"];
 
 /// The `usage_sessions_spanning` rows among the sessions `cond` selects
-/// (over `usage_event_sessions_daily`): those on more than one day, or of
-/// more than one person.
+/// (over `usage_event_sessions_daily`): the rows of those on more than one
+/// day, or of more than one person.
 fn count_spanning(cond: &str) -> String {
     format!(
-        "SELECT session_key FROM usage_event_sessions_daily WHERE {cond}
-         GROUP BY session_key HAVING count(DISTINCT (day, username)) > 1"
+        "SELECT * FROM usage_event_sessions_daily
+         WHERE session_key IN (SELECT session_key FROM usage_event_sessions_daily WHERE {cond}
+                               GROUP BY session_key HAVING count(DISTINCT (day, username)) > 1)"
     )
 }
 
@@ -312,17 +313,19 @@ impl Hours {
         out
     }
 
-    /// The raw edges: [since, from) and [to, until), each when not empty.
-    fn edges(&self, f: &TelemetryFilter) -> Vec<crate::repo::sql::Where> {
+    /// The raw edges: [since, from) and [to, until), each when not empty,
+    /// with its start (an edge lies within one hour, so within its start's
+    /// day).
+    fn edges(&self, f: &TelemetryFilter) -> Vec<(crate::repo::sql::Where, NaiveDateTime)> {
         let mut out = Vec::new();
         if let (Some(s), Some(a)) = (f.since, self.from) {
             if s < a {
-                out.push(time_range("occurred_at", Some(s), Some(a)));
+                out.push((time_range("occurred_at", Some(s), Some(a)), s));
             }
         }
         if let Some(b) = self.to {
             if f.until.is_some_and(|u| b < u) {
-                out.push(time_range("occurred_at", Some(b), f.until));
+                out.push((time_range("occurred_at", Some(b), f.until), b));
             }
         }
         out
@@ -371,7 +374,7 @@ fn weighted(f: &TelemetryFilter, h: &Hours, table: &str, cols: &str) -> Source {
         ));
         args.extend(dims.args().iter().cloned());
     }
-    for edge in h.edges(f) {
+    for (edge, _) in h.edges(f) {
         let mut w = edge;
         w.extend(f.dims_where());
         // At most an hour of events at each end: no need to group them.
@@ -419,7 +422,7 @@ pub fn sessions(f: &TelemetryFilter) -> Option<Source> {
         ));
         args.extend(dims.args().iter().cloned());
     }
-    for edge in h.edges(f) {
+    for (edge, _) in h.edges(f) {
         let mut w = edge;
         w.extend(f.dims_where());
         parts.push(format!(
@@ -478,40 +481,43 @@ pub fn session_counts(f: &TelemetryFilter, by: GroupBy) -> Option<Source> {
     };
     parts.push(format!(
         "SELECT bucket, count(*) AS sessions
-         FROM (SELECT DISTINCT {col} AS bucket, session_key FROM usage_event_sessions_daily
-               WHERE session_key IN (SELECT session_key FROM usage_sessions_spanning) AND ({in_hours}))
+         FROM (SELECT DISTINCT {col} AS bucket, session_key FROM usage_sessions_spanning
+               WHERE {in_hours})
          GROUP BY 1"
     ));
     let mut args = Vec::new();
     let edges = h.edges(f);
     if !edges.is_empty() {
         let mut conds = Vec::new();
-        let mut edge_args = Vec::new();
-        for e in edges {
+        let mut days = Vec::new();
+        for (e, t) in edges {
             conds.push(format!("({})", e.sql()));
-            edge_args.extend(e.args().iter().cloned());
+            args.extend(e.args().iter().cloned());
+            days.push(date_literal(t.date()));
         }
         let expr = if by == GroupBy::Day {
             "CAST(occurred_at AS DATE)"
         } else {
             col
         };
-        let edge = format!(
-            "SELECT DISTINCT {expr} AS bucket, md5_number_lower(session_id) AS session_key
-             FROM usage_events WHERE {}",
-            conds.join(" OR ")
-        );
-        // EXCEPT compares NULL buckets as equal, as a bucket should.
+        // An edge's session is already counted when the hours hold it in
+        // the same bucket: a session of one day only on the edge's own day,
+        // a spanning one anywhere. EXCEPT compares NULL buckets as equal.
         parts.push(format!(
             "SELECT bucket, count(*) AS sessions
-             FROM ({edge}
+             FROM (WITH edge AS MATERIALIZED (
+                       SELECT DISTINCT {expr} AS bucket, md5_number_lower(session_id) AS session_key
+                       FROM usage_events WHERE {})
+                   SELECT bucket, session_key FROM edge
                    EXCEPT
-                   SELECT {col} AS bucket, session_key FROM usage_event_sessions_daily
-                   WHERE session_key IN (SELECT session_key FROM ({edge})) AND ({in_hours}))
-             GROUP BY 1"
+                   SELECT {col}, session_key FROM usage_event_sessions_daily
+                   WHERE day IN ({}) AND session_key IN (SELECT session_key FROM edge) AND ({in_hours})
+                   EXCEPT
+                   SELECT {col}, session_key FROM usage_sessions_spanning WHERE {in_hours})
+             GROUP BY 1",
+            conds.join(" OR "),
+            days.join(", ")
         ));
-        args.extend(edge_args.iter().cloned());
-        args.extend(edge_args);
     }
     Some(Source {
         sql: parts.join(" UNION ALL "),
@@ -543,7 +549,7 @@ pub fn mismatches(conn: &Connection) -> anyhow::Result<i64> {
         ),
         (
             count_spanning("true"),
-            "SELECT session_key FROM usage_sessions_spanning".to_string(),
+            "SELECT * FROM usage_sessions_spanning".to_string(),
         ),
         (
             count_session_values("true"),
