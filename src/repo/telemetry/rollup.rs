@@ -12,7 +12,8 @@
 //!
 //! **Reading.** [`rows`] gives one SQL source of weighted rows (`n` events
 //! per row) for a filter: whole hours of the window from the rollup (each
-//! row carries its day's 24 hourly counts, so a window starting at 14:37
+//! row carries its day's 24 hourly counts in columns `h00` … `h23`, since
+//! migration 0007, so a window starting at 14:37
 //! reads hours 15–23 of its first day from the rollup), and the minutes
 //! before the first whole hour and after the last from `usage_events`. A
 //! filter the rollups cannot answer (a session, free text, an analyst's own
@@ -114,10 +115,26 @@ pub fn recount(conn: &Connection, days: Days) -> anyhow::Result<()> {
 /// The `usage_events_daily` rows of the events `cond` selects.
 fn count_events(cond: &str) -> String {
     format!(
-        "SELECT CAST(occurred_at AS DATE) AS day, {DIMS}, count(*)::BIGINT AS events,
-                list_transform(range(24), h -> coalesce(histogram(hour(occurred_at))[h], 0))::BIGINT[] AS hours
-         FROM usage_events WHERE {cond} GROUP BY ALL"
+        "SELECT CAST(occurred_at AS DATE) AS day, {DIMS}, count(*)::BIGINT AS events, {}
+         FROM usage_events WHERE {cond} GROUP BY ALL",
+        count_hours()
     )
+}
+
+/// The 24 hourly columns (`h00` … `h23`) of a day's rollup row.
+fn hour_columns() -> String {
+    (0..24)
+        .map(|h| format!("h{h:02}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The events of each hour of the group, as the hourly columns.
+fn count_hours() -> String {
+    (0..24)
+        .map(|h| format!("count(*) FILTER (WHERE hour(occurred_at) = {h})::INTEGER AS h{h:02}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The `usage_event_sessions_daily` rows of the events `cond` selects.
@@ -132,9 +149,9 @@ fn count_sessions(cond: &str) -> String {
 /// The `usage_sessions_daily` rows of the events `cond` selects.
 fn count_session_events(cond: &str) -> String {
     format!(
-        "SELECT CAST(occurred_at AS DATE) AS day, session_id, username, is_error, count(*)::BIGINT AS events,
-                list_transform(range(24), h -> coalesce(histogram(hour(occurred_at))[h], 0))::BIGINT[] AS hours
-         FROM usage_events WHERE {cond} GROUP BY ALL"
+        "SELECT CAST(occurred_at AS DATE) AS day, session_id, username, is_error, count(*)::BIGINT AS events, {}
+         FROM usage_events WHERE {cond} GROUP BY ALL",
+        count_hours()
     )
 }
 
@@ -231,7 +248,13 @@ impl Piece {
     fn events(&self) -> String {
         match self.hours {
             None => "events".to_string(),
-            Some((lo, hi)) => format!("coalesce(list_sum(list_slice(hours, {}, {hi})), 0)", lo + 1),
+            Some((lo, hi)) => format!(
+                "({})",
+                (lo..hi)
+                    .map(|h| format!("h{h:02}"))
+                    .collect::<Vec<_>>()
+                    .join(" + ")
+            ),
         }
     }
 
@@ -266,8 +289,8 @@ impl Hours {
 
     /// The rollup rows that hold the hours: whole days (every hour), and
     /// the first and last day when the window starts or ends inside them
-    /// (hours [lo, hi) of that day). Whole days never read the `hours`
-    /// column: decoding it costs ~30 ms over a week of rows.
+    /// (hours [lo, hi) of that day). Whole days read `events`, not the
+    /// 24 hourly columns.
     fn pieces(&self) -> Vec<Piece> {
         let mut out = Vec::new();
         let first_whole = self.from.map(|a| {
@@ -358,8 +381,8 @@ pub fn session_rows(f: &TelemetryFilter) -> Option<Source> {
     ))
 }
 
-/// The hours of `h` from a rollup with `day`, `cols`, `events` and `hours`
-/// columns, the raw edges from `usage_events`, as rows `day, cols, n`.
+/// The hours of `h` from a rollup with `day`, `cols`, `events` and hourly
+/// `h00` … `h23` columns, the raw edges from `usage_events`, as rows `day, cols, n`.
 fn weighted(f: &TelemetryFilter, h: &Hours, table: &str, cols: &str) -> Source {
     let dims = f.dims_where();
     let mut parts = Vec::new();
@@ -536,7 +559,10 @@ pub fn mismatches(conn: &Connection) -> anyhow::Result<i64> {
     let pairs = [
         (
             count_events("true"),
-            format!("SELECT day, {DIMS}, events, hours FROM usage_events_daily"),
+            format!(
+                "SELECT day, {DIMS}, events, {} FROM usage_events_daily",
+                hour_columns()
+            ),
         ),
         (
             count_sessions("true"),
@@ -544,8 +570,10 @@ pub fn mismatches(conn: &Connection) -> anyhow::Result<i64> {
         ),
         (
             count_session_events("true"),
-            "SELECT day, session_id, username, is_error, events, hours FROM usage_sessions_daily"
-                .to_string(),
+            format!(
+                "SELECT day, session_id, username, is_error, events, {} FROM usage_sessions_daily",
+                hour_columns()
+            ),
         ),
         (
             count_spanning("true"),
@@ -595,7 +623,7 @@ mod tests {
         assert_eq!(p[1].active().unwrap(), format!("hours & {} <> 0", 0xFF8000));
         assert_eq!(
             p[2].events(),
-            "coalesce(list_sum(list_slice(hours, 1, 9)), 0)"
+            "(h00 + h01 + h02 + h03 + h04 + h05 + h06 + h07 + h08)"
         );
         // Both ends inside one day: one piece, no whole days.
         let day = TelemetryFilter {
