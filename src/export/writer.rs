@@ -21,7 +21,7 @@ use crate::repo::sql::BatchSink;
 const PARQUET_ROW_GROUP: usize = 64 * 1024;
 /// A column's dictionary in a row group beyond this many bytes is dropped
 /// for plain values: ids and UUIDs, unique, were otherwise hashed into a
-/// 1 MB dictionary (the default) that was then thrown away — a fifth of a
+/// 1 MB dictionary (the default) that was then thrown away — 15–20 % of a
 /// Parquet export's time. Columns of few values (users, tools, models)
 /// keep theirs.
 const PARQUET_DICTIONARY_MAX: usize = 64 * 1024;
