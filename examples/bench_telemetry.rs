@@ -6,6 +6,8 @@
 //! SPEC §10 figure). Prints figures; never asserts on time.
 //!
 //! Usage: bench_telemetry DATA_DIR [ITERATIONS]
+//! `BENCH_ONLY=export` runs the exports only, `BENCH_ONLY=latency` the rest;
+//! `BENCH_FORMATS=csv,parquet` picks the export formats.
 
 use std::time::Instant;
 
@@ -81,7 +83,24 @@ async fn main() -> anyhow::Result<()> {
             .db
             .connect()?
             .query_row("SELECT count(*) FROM usage_events", [], |r| r.get(0))?;
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     println!("telemetry bench: {events} events, {n} requests per figure, sequential");
+    if only != "export" {
+        latencies(&http, &base, &token, n).await?;
+    }
+    if only != "latency" {
+        exports(&state, &http, &base, &token).await?;
+    }
+    Ok(())
+}
+
+/// p50/p95 of each fragment over 7 and 30 days.
+async fn latencies(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    n: usize,
+) -> anyhow::Result<()> {
     println!(
         "{:<44} {:>9} {:>9}   target p95",
         "fragment", "p50 ms", "p95 ms"
@@ -111,7 +130,7 @@ async fn main() -> anyhow::Result<()> {
         }
         for (name, path) in paths {
             let url = format!("{base}/api/admin/telemetry/{path}");
-            let times = time_gets(&http, &url, &token, n).await?;
+            let times = time_gets(http, &url, token, n).await?;
             // SPEC §11: a session group-by aims at < 250 ms on 7 days, and
             // has no target on 30.
             let target = match (name.ends_with("session_id"), window) {
@@ -127,16 +146,27 @@ async fn main() -> anyhow::Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// Rows/s of each export format and the memory growth over the idle RSS.
+async fn exports(
+    state: &AppState,
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+) -> anyhow::Result<()> {
     let (idle, _) = rss_mb();
     // Six of the 30 days: ~10 M rows at full scale (issue 10's figure).
     println!("export (6 days, every row of the window); idle RSS {idle:.0} MB");
-    for format in ["csv", "ndjson", "parquet"] {
+    let formats = std::env::var("BENCH_FORMATS").unwrap_or_else(|_| "csv,ndjson,parquet".into());
+    for format in formats.split(',') {
         let t = Instant::now();
         let mut resp = http
             .get(format!(
                 "{base}/api/admin/telemetry/export?format={format}&since_minutes=8640"
             ))
-            .bearer_auth(&token)
+            .bearer_auth(token)
             .send()
             .await?;
         anyhow::ensure!(

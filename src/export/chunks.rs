@@ -6,7 +6,10 @@ use axum::body::Bytes;
 
 pub(crate) type Chunk = Result<Bytes, std::io::Error>;
 
-const CHUNK: usize = 64 * 1024;
+/// Bytes per chunk: big enough that the channel and the body's writes cost
+/// little per row at a million rows a second, small enough that the channel
+/// (8 chunks) holds a few MB.
+const CHUNK: usize = 256 * 1024;
 
 pub(crate) struct ChunkSender {
     buf: Vec<u8>,
@@ -19,6 +22,20 @@ impl ChunkSender {
             buf: Vec::with_capacity(CHUNK + 4096),
             tx,
         }
+    }
+
+    /// The buffer the text formats write rows into; [`Self::row_done`]
+    /// sends it once full.
+    pub(crate) fn buf(&mut self) -> &mut Vec<u8> {
+        &mut self.buf
+    }
+
+    /// Sends the buffer if it holds a chunk's worth.
+    pub(crate) fn row_done(&mut self) -> std::io::Result<()> {
+        if self.buf.len() >= CHUNK {
+            self.send_buf()?;
+        }
+        Ok(())
     }
 
     /// Sends what is buffered.
@@ -39,9 +56,7 @@ impl ChunkSender {
 impl std::io::Write for ChunkSender {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
         self.buf.extend_from_slice(data);
-        if self.buf.len() >= CHUNK {
-            self.send_buf()?;
-        }
+        self.row_done()?;
         Ok(data.len())
     }
 

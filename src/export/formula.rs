@@ -5,30 +5,15 @@
 //! spreadsheet. Such a text cell gets a leading `'`, which spreadsheets show
 //! as text and hide.
 
-use std::borrow::Cow;
-
-const TRIGGERS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
-
-/// A cell made safe: borrowed unless it needed the quote. Writers that take
-/// bytes (`csv::Writer::write_record`) take it as is.
-#[derive(Debug, PartialEq)]
-pub(crate) struct Neutral<'a>(pub(crate) Cow<'a, str>);
-
-impl AsRef<[u8]> for Neutral<'_> {
-    fn as_ref(&self) -> &[u8] {
-        self.0.as_bytes()
-    }
-}
-
-/// The cell as text a spreadsheet will not evaluate. A plain number
-/// (`-5`, `+1.5e3`) is a value, not a formula, and is kept as is so numeric
-/// columns stay numbers.
-pub(crate) fn neutralise(cell: &str) -> Neutral<'_> {
-    Neutral(if cell.starts_with(TRIGGERS) && !is_plain_number(cell) {
-        Cow::Owned(format!("'{cell}"))
-    } else {
-        Cow::Borrowed(cell)
-    })
+/// True when a text cell needs the leading `'` (the CSV writer writes it
+/// before the cell). A plain number (`-5`, `+1.5e3`) is a value, not a
+/// formula, and is kept as is so numeric columns stay numbers.
+#[inline]
+pub(crate) fn needs_prefix(cell: &str) -> bool {
+    matches!(
+        cell.as_bytes().first(),
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
+    ) && !is_plain_number(cell)
 }
 
 fn is_plain_number(cell: &str) -> bool {
@@ -38,8 +23,15 @@ fn is_plain_number(cell: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::neutralise;
+pub(crate) mod tests {
+    /// The cell as the CSV export writes it.
+    pub(crate) fn neutralise(cell: &str) -> String {
+        if super::needs_prefix(cell) {
+            format!("'{cell}")
+        } else {
+            cell.to_string()
+        }
+    }
 
     #[test]
     fn cells_a_spreadsheet_would_evaluate_get_a_leading_quote() {
@@ -58,7 +50,7 @@ mod tests {
             ("-NaN", "'-NaN"),
             ("+1e5+cmd", "'+1e5+cmd"),
         ] {
-            assert_eq!(neutralise(cell).0, want, "{cell:?}");
+            assert_eq!(neutralise(cell), want, "{cell:?}");
         }
     }
 
@@ -76,7 +68,7 @@ mod tests {
             "-1.5e3",
             " =1",
         ] {
-            assert_eq!(neutralise(cell).0, cell, "{cell:?}");
+            assert_eq!(neutralise(cell), cell, "{cell:?}");
         }
     }
 }

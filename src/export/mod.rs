@@ -7,8 +7,13 @@
 //! ended (before the body closes, so it is there when the client has the
 //! whole file).
 
+mod bytescan;
+mod cells;
 mod chunks;
+mod csv;
 pub(crate) mod formula;
+mod ndjson;
+mod timefmt;
 mod writer;
 
 use axum::body::Body;
@@ -185,12 +190,7 @@ impl BatchSink for Counting {
 /// True when the error is the client closing the connection (not a failure).
 fn client_went_away(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
-        let io = c.downcast_ref::<std::io::Error>().or_else(|| {
-            c.downcast_ref::<csv::Error>().and_then(|c| match c.kind() {
-                csv::ErrorKind::Io(io) => Some(io),
-                _ => None,
-            })
-        });
+        let io = c.downcast_ref::<std::io::Error>();
         if io.is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) {
             return true;
         }

@@ -1,49 +1,65 @@
 //! The three export formats over the Arrow batches DuckDB streams: CSV (text
-//! cells neutralised against spreadsheet formulas), NDJSON (one object a
-//! line, numbers as numbers) and Parquet (row groups written as they fill).
+//! cells neutralised against spreadsheet formulas, [`super::csv`]), NDJSON
+//! (one object a line, numbers as numbers, [`super::ndjson`]) and Parquet
+//! (typed columns, row groups written as they fill).
 
-use std::io::Write;
+use std::sync::Arc;
 
-use duckdb::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array};
-use duckdb::arrow::compute::cast;
-use duckdb::arrow::datatypes::{DataType, Schema, SchemaRef};
+use duckdb::arrow::array::{make_array, ArrayRef};
+use duckdb::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use duckdb::arrow::record_batch::RecordBatch;
-use duckdb::arrow::util::display::{ArrayFormatter, FormatOptions};
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 
+use super::cells::{columns, format_options};
 use super::chunks::ChunkSender;
-use super::{formula, Format};
+use super::timefmt::IsoMicros;
+use super::{csv, ndjson, Format};
 use crate::repo::sql::BatchSink;
 
 /// Rows per Parquet row group: bounds the memory a Parquet export holds.
 const PARQUET_ROW_GROUP: usize = 64 * 1024;
-/// Times in CSV and NDJSON: ISO 8601 UTC, like every API.
-const TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.fZ";
+/// A column's dictionary in a row group beyond this many bytes is dropped
+/// for plain values: ids and UUIDs, unique, were otherwise hashed into a
+/// 1 MB dictionary (the default) that was then thrown away — 15–20 % of a
+/// Parquet export's time. Columns of few values (users, tools, models)
+/// keep theirs.
+const PARQUET_DICTIONARY_MAX: usize = 64 * 1024;
 
 pub(crate) enum Writer {
-    Csv(csv::Writer<ChunkSender>),
+    Csv {
+        out: ChunkSender,
+        times: IsoMicros,
+    },
     Ndjson {
         out: ChunkSender,
-        names: Vec<String>,
+        keys: Vec<Vec<u8>>,
+        times: IsoMicros,
     },
     Parquet {
         out: Option<ChunkSender>,
-        writer: Option<ArrowWriter<ChunkSender>>,
+        /// Boxed: the writer is large, the text formats' state small.
+        writer: Option<Box<ArrowWriter<ChunkSender>>>,
+        schema: Option<SchemaRef>,
     },
 }
 
 impl Writer {
     pub(crate) fn new(format: Format, out: ChunkSender) -> Writer {
         match format {
-            Format::Csv => Writer::Csv(csv::Writer::from_writer(out)),
+            Format::Csv => Writer::Csv {
+                out,
+                times: IsoMicros::new(),
+            },
             Format::Ndjson => Writer::Ndjson {
                 out,
-                names: Vec::new(),
+                keys: Vec::new(),
+                times: IsoMicros::new(),
             },
             Format::Parquet => Writer::Parquet {
                 out: Some(out),
                 writer: None,
+                schema: None,
             },
         }
     }
@@ -51,11 +67,8 @@ impl Writer {
     /// Ends the file and sends what is left.
     pub(crate) fn finish(self) -> anyhow::Result<()> {
         let mut out = match self {
-            Writer::Csv(w) => w
-                .into_inner()
-                .map_err(|e| std::io::Error::new(e.error().kind(), e.error().to_string()))?,
-            Writer::Ndjson { out, .. } => out,
-            Writer::Parquet { out, writer } => match writer {
+            Writer::Csv { out, .. } | Writer::Ndjson { out, .. } => out,
+            Writer::Parquet { out, writer, .. } => match writer {
                 Some(w) => w.into_inner()?,
                 None => out.expect("a Parquet export has its output until the schema"),
             },
@@ -65,143 +78,131 @@ impl Writer {
     }
 }
 
-/// One column of a batch, read as the formats need it.
-enum Cells<'a> {
-    Text(Box<dyn Fn(usize) -> &'a str + 'a>),
-    Int(Int64Array),
-    Float(Float64Array),
-    Bool(&'a BooleanArray),
-    Other(ArrayFormatter<'a>),
-}
-
-fn cells<'a>(col: &'a ArrayRef, opts: &'a FormatOptions<'a>) -> anyhow::Result<Cells<'a>> {
-    use DataType::*;
-    Ok(match col.data_type() {
-        Utf8 => {
-            let a = col.as_string::<i32>();
-            Cells::Text(Box::new(move |i| a.value(i)))
-        }
-        LargeUtf8 => {
-            let a = col.as_string::<i64>();
-            Cells::Text(Box::new(move |i| a.value(i)))
-        }
-        Utf8View => {
-            let a = col.as_string_view();
-            Cells::Text(Box::new(move |i| a.value(i)))
-        }
-        Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 => {
-            Cells::Int(cast(col, &Int64)?.as_primitive().clone())
-        }
-        Float16 | Float32 | Float64 => Cells::Float(cast(col, &Float64)?.as_primitive().clone()),
-        Boolean => Cells::Bool(col.as_boolean()),
-        _ => Cells::Other(ArrayFormatter::try_new(col.as_ref(), opts)?),
-    })
-}
-
 fn names(schema: &Schema) -> Vec<String> {
     schema.fields().iter().map(|f| f.name().clone()).collect()
+}
+
+/// The Parquet type of a column: timestamps without a zone are UTC (the
+/// database stores UTC), so readers show the instant, not a local time.
+fn parquet_type(t: &DataType) -> DataType {
+    match t {
+        DataType::Timestamp(unit, None) => DataType::Timestamp(*unit, Some("UTC".into())),
+        other => other.clone(),
+    }
+}
+
+fn parquet_schema(schema: &Schema) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            f.as_ref()
+                .clone()
+                .with_data_type(parquet_type(f.data_type()))
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// `batch` with [`parquet_type`]s: the same buffers under the new type.
+fn parquet_batch(batch: &RecordBatch, schema: &SchemaRef) -> anyhow::Result<RecordBatch> {
+    let cols = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| -> anyhow::Result<ArrayRef> {
+            if c.data_type() == f.data_type() {
+                Ok(c.clone())
+            } else {
+                let data = c.to_data().into_builder().data_type(f.data_type().clone());
+                Ok(make_array(data.build()?))
+            }
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), cols)?)
 }
 
 impl BatchSink for Writer {
     fn schema(&mut self, schema: SchemaRef) -> anyhow::Result<()> {
         match self {
-            Writer::Csv(w) => w.write_record(names(&schema))?,
-            Writer::Ndjson { names: n, .. } => {
-                *n = names(&schema)
-                    .iter()
-                    .map(|s| serde_json::to_string(s).unwrap_or_default())
-                    .collect()
-            }
-            Writer::Parquet { out, writer } => {
+            Writer::Csv { out, .. } => csv::header(out.buf(), &names(&schema)),
+            Writer::Ndjson { keys, .. } => *keys = ndjson::keys(&names(&schema)),
+            Writer::Parquet {
+                out,
+                writer,
+                schema: typed,
+            } => {
                 let props = WriterProperties::builder()
                     .set_max_row_group_row_count(Some(PARQUET_ROW_GROUP))
+                    .set_dictionary_page_size_limit(PARQUET_DICTIONARY_MAX)
                     .set_compression(parquet::basic::Compression::SNAPPY)
                     .build();
                 let sink = out.take().expect("the schema comes once");
-                *writer = Some(ArrowWriter::try_new(sink, schema, Some(props))?);
+                let schema = parquet_schema(&schema);
+                *writer = Some(Box::new(ArrowWriter::try_new(
+                    sink,
+                    schema.clone(),
+                    Some(props),
+                )?));
+                *typed = Some(schema);
             }
         }
         Ok(())
     }
 
     fn batch(&mut self, batch: &RecordBatch) -> anyhow::Result<bool> {
-        let opts = FormatOptions::default()
-            .with_timestamp_format(Some(TIME_FORMAT))
-            .with_timestamp_tz_format(Some(TIME_FORMAT));
+        let opts = format_options();
         match self {
-            Writer::Parquet { writer, .. } => {
-                writer
-                    .as_mut()
-                    .ok_or_else(|| anyhow::anyhow!("a batch before the schema"))?
-                    .write(batch)?;
+            Writer::Parquet { writer, schema, .. } => {
+                let (Some(writer), Some(schema)) = (writer.as_mut(), schema.as_ref()) else {
+                    anyhow::bail!("a batch before the schema");
+                };
+                writer.write(&parquet_batch(batch, schema)?)?;
             }
-            Writer::Csv(w) => {
-                let cols = batch
-                    .columns()
-                    .iter()
-                    .map(|c| cells(c, &opts))
-                    .collect::<anyhow::Result<Vec<_>>>()?;
-                let mut record = csv::StringRecord::new();
-                for row in 0..batch.num_rows() {
-                    record.clear();
-                    for (c, col) in cols.iter().zip(batch.columns()) {
-                        if col.is_null(row) {
-                            record.push_field("");
-                            continue;
-                        }
-                        match c {
-                            Cells::Text(f) => record.push_field(&formula::neutralise(f(row)).0),
-                            Cells::Int(a) => record.push_field(&a.value(row).to_string()),
-                            Cells::Float(a) => record.push_field(&a.value(row).to_string()),
-                            Cells::Bool(a) => record.push_field(&a.value(row).to_string()),
-                            Cells::Other(f) => record.push_field(&f.value(row).to_string()),
-                        }
-                    }
-                    w.write_record(&record)?;
-                }
+            Writer::Csv { out, times } => {
+                let cols = columns(batch.columns(), &opts)?;
+                csv::rows(out, batch, &cols, times)?;
             }
-            Writer::Ndjson { out, names } => {
-                let cols = batch
-                    .columns()
-                    .iter()
-                    .map(|c| cells(c, &opts))
-                    .collect::<anyhow::Result<Vec<_>>>()?;
-                let mut line = Vec::with_capacity(256);
-                for row in 0..batch.num_rows() {
-                    line.clear();
-                    line.push(b'{');
-                    for (i, (c, col)) in cols.iter().zip(batch.columns()).enumerate() {
-                        if i > 0 {
-                            line.push(b',');
-                        }
-                        line.extend_from_slice(names[i].as_bytes());
-                        line.push(b':');
-                        if col.is_null(row) {
-                            line.extend_from_slice(b"null");
-                            continue;
-                        }
-                        match c {
-                            Cells::Text(f) => serde_json::to_writer(&mut line, f(row))?,
-                            Cells::Int(a) => write!(line, "{}", a.value(row))?,
-                            Cells::Float(a) => {
-                                let v = a.value(row);
-                                if v.is_finite() {
-                                    write!(line, "{v}")?
-                                } else {
-                                    line.extend_from_slice(b"null")
-                                }
-                            }
-                            Cells::Bool(a) => write!(line, "{}", a.value(row))?,
-                            Cells::Other(f) => {
-                                serde_json::to_writer(&mut line, &f.value(row).to_string())?
-                            }
-                        }
-                    }
-                    line.extend_from_slice(b"}\n");
-                    out.write_all(&line)?;
-                }
+            Writer::Ndjson { out, keys, times } => {
+                let cols = columns(batch.columns(), &opts)?;
+                ndjson::rows(out, batch, &cols, keys, times)?;
             }
         }
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use duckdb::arrow::array::{ArrayRef, Int32Array, TimestampMicrosecondArray};
+    use duckdb::arrow::datatypes::{DataType, TimeUnit};
+    use duckdb::arrow::record_batch::RecordBatch;
+
+    #[test]
+    fn parquet_timestamps_are_utc_on_the_same_values() {
+        let batch = RecordBatch::try_from_iter([
+            (
+                "t",
+                Arc::new(TimestampMicrosecondArray::from(vec![Some(1), None])) as ArrayRef,
+            ),
+            ("n", Arc::new(Int32Array::from(vec![1, 2])) as ArrayRef),
+        ])
+        .unwrap();
+        let schema = super::parquet_schema(&batch.schema());
+        let typed = super::parquet_batch(&batch, &schema).unwrap();
+        assert_eq!(
+            typed.column(0).data_type(),
+            &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+        );
+        assert_eq!(typed.column(1).data_type(), &DataType::Int32);
+        let t = typed
+            .column(0)
+            .as_any()
+            .downcast_ref::<TimestampMicrosecondArray>()
+            .unwrap();
+        assert_eq!(t.value(0), 1);
+        assert!(duckdb::arrow::array::Array::is_null(t, 1));
     }
 }

@@ -166,17 +166,34 @@ pub fn stream_query(
     sink: &mut dyn BatchSink,
 ) -> anyhow::Result<u64> {
     let mut stmt = conn.prepare(sql)?;
-    drop(stmt.stream_arrow(params_from_iter(args.iter()))?);
-    sink.schema(stmt.schema())?;
+    sink.schema(execute_streaming(&mut stmt, args)?)?;
     let mut count = 0u64;
-    while let Some(chunk) = stmt.step()? {
-        let batch = duckdb::arrow::record_batch::RecordBatch::from(chunk);
+    while let Some(batch) = next_batch(&stmt)? {
         count += batch.num_rows() as u64;
         if !sink.batch(&batch)? {
             break;
         }
     }
     Ok(count)
+}
+
+/// Executes a prepared statement with DuckDB's streaming result (read it
+/// with [`next_batch`]); returns the result's columns.
+pub fn execute_streaming(
+    stmt: &mut duckdb::Statement<'_>,
+    args: &[DbValue],
+) -> anyhow::Result<duckdb::arrow::datatypes::SchemaRef> {
+    drop(stmt.stream_arrow(params_from_iter(args.iter()))?);
+    Ok(stmt.schema())
+}
+
+/// The next chunk of a statement run by [`execute_streaming`].
+pub fn next_batch(
+    stmt: &duckdb::Statement<'_>,
+) -> anyhow::Result<Option<duckdb::arrow::record_batch::RecordBatch>> {
+    Ok(stmt
+        .step()?
+        .map(duckdb::arrow::record_batch::RecordBatch::from))
 }
 
 #[cfg(test)]

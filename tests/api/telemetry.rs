@@ -260,6 +260,13 @@ async fn raw_events_carry_agnes_columns_sorted_as_asked() {
     assert!(times.windows(2).all(|w| w[0] <= w[1]));
 }
 
+/// `2026-11-02T10:11:12.123456Z`: ISO 8601 UTC, six fraction digits.
+fn assert_iso_micros(t: &str) {
+    assert_eq!(t.len(), 27, "{t}");
+    assert!(t.ends_with('Z') && t.as_bytes()[19] == b'.', "{t}");
+    assert!(chrono::DateTime::parse_from_rfc3339(t).is_ok(), "{t}");
+}
+
 /// Rows of an export in each format: (csv rows, ndjson rows, parquet rows).
 async fn export_rows(api: &Api, path: &str) -> (i64, i64, i64) {
     let get = |format: &'static str| {
@@ -275,9 +282,13 @@ async fn export_rows(api: &Api, path: &str) -> (i64, i64, i64) {
     let headers = reader.headers().unwrap().clone();
     assert_eq!(headers.get(0), Some("id"));
     assert!(headers.iter().any(|h| h == "occurred_at"));
+    let at = headers.iter().position(|h| h == "occurred_at").unwrap();
     let mut csv_rows = 0i64;
     for r in reader.records() {
-        r.unwrap();
+        let r = r.unwrap();
+        if csv_rows == 0 {
+            assert_iso_micros(&r[at]);
+        }
         csv_rows += 1;
     }
     let ndjson = get("json").await;
@@ -291,6 +302,11 @@ async fn export_rows(api: &Api, path: &str) -> (i64, i64, i64) {
         .map(|v| v["occurred_at"].as_str().unwrap())
         .collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "oldest first");
+    if let Some(first) = lines.first() {
+        assert_iso_micros(first["occurred_at"].as_str().unwrap());
+        assert!(first["processor_version"].is_i64(), "{first}");
+        assert!(first["is_error"].is_boolean(), "{first}");
+    }
     let parquet = get("parquet").await;
     assert_eq!(&parquet[..4], b"PAR1");
     let dir = tempfile::tempdir().unwrap();
@@ -304,6 +320,19 @@ async fn export_rows(api: &Api, path: &str) -> (i64, i64, i64) {
             |r| r.get(0),
         )
         .unwrap();
+    // Typed columns, times as UTC instants.
+    let types: Vec<String> = conn
+        .prepare(&format!(
+            "SELECT column_type FROM (DESCRIBE SELECT occurred_at, processor_version, is_error
+             FROM read_parquet('{}'))",
+            file.display()
+        ))
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(types, ["TIMESTAMP WITH TIME ZONE", "INTEGER", "BOOLEAN"]);
     (csv_rows, lines.len() as i64, parquet_rows)
 }
 

@@ -15,10 +15,12 @@ use serde::Serialize;
 use crate::repo::sql::{time_range, Where};
 
 mod daily;
+mod export;
 pub mod rollup;
 mod summary;
 
 pub use daily::*;
+pub use export::{export, export_count};
 pub use summary::*;
 
 fn text(s: &str) -> DbValue {
@@ -747,71 +749,12 @@ fn events_page(
     Ok(rows)
 }
 
-/// The export's columns: every `usage_events` column in table order.
-fn export_columns(conn: &Connection) -> anyhow::Result<Vec<(String, String)>> {
-    let mut stmt = conn.prepare(
-        "SELECT column_name, data_type FROM information_schema.columns
-         WHERE table_name = 'usage_events' AND table_schema = 'main' ORDER BY ordinal_position",
-    )?;
-    let cols = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(cols)
-}
-
-/// The export's statement: every `usage_events` row of the filter, oldest
-/// first (reference §1.3), values as text (times ISO 8601 UTC), as the
-/// Audit log's export; and its bound values.
-fn export_query(conn: &Connection, f: &TelemetryFilter) -> anyhow::Result<(String, Vec<DbValue>)> {
-    let select: Vec<String> = export_columns(conn)?
-        .iter()
-        .map(|(name, ty)| {
-            let q = format!("\"{}\"", name.replace('"', "\"\""));
-            if ty.starts_with("TIMESTAMP") {
-                format!("strftime({q}, '%Y-%m-%dT%H:%M:%S.%fZ') AS {q}")
-            } else {
-                format!("CAST({q} AS VARCHAR) AS {q}")
-            }
-        })
-        .collect();
-    let w = f.where_clause();
-    Ok((
-        format!(
-            "SELECT {} FROM usage_events WHERE {} ORDER BY occurred_at, id",
-            select.join(", "),
-            w.sql()
-        ),
-        w.args().to_vec(),
-    ))
-}
-
-/// Streams the filter's rows (see [`export_query`]) into `sink`; returns
-/// the rows handed over.
-pub fn export(
-    conn: &Connection,
-    f: &TelemetryFilter,
-    sink: &mut dyn crate::repo::sql::BatchSink,
-) -> anyhow::Result<u64> {
-    let (sql, args) = export_query(conn, f)?;
-    crate::repo::sql::stream_query(conn, &sql, &args, sink)
-}
-
 /// The events of the filter (what raw mode pages through).
 pub fn count(conn: &Connection, f: &TelemetryFilter) -> anyhow::Result<i64> {
     let src = rollup::rows(f);
     Ok(conn.query_row(
         &format!("SELECT coalesce(sum(n), 0)::BIGINT FROM ({}) e", src.sql),
         params_from_iter(src.args.iter()),
-        |r| r.get(0),
-    )?)
-}
-
-/// Counts what [`export_query`] returns.
-pub fn export_count(conn: &Connection, f: &TelemetryFilter) -> anyhow::Result<i64> {
-    let (sql, args) = export_query(conn, f)?;
-    Ok(conn.query_row(
-        &format!("SELECT count(*) FROM ({sql})"),
-        params_from_iter(args.iter()),
         |r| r.get(0),
     )?)
 }
