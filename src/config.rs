@@ -26,7 +26,7 @@ pub struct Config {
     pub ingest_one_batch_backfill: bool,
     pub duckdb_memory_limit: String,
     /// DuckDB's memory limit in the one-shot `glassbox ingest` process
-    /// (committed rows beyond it wait in `<db>.tmp` for the final checkpoint).
+    /// (rows beyond it wait in `<db>.tmp` for the checkpoint).
     pub ingest_memory_limit: String,
     pub duckdb_threads: usize,
     pub usage_events_retention_days: u32,
@@ -209,7 +209,10 @@ impl Config {
         }
         let ingest_memory_limit = env
             .get("GLASSBOX_INGEST_MEMORY_LIMIT")
-            .unwrap_or_else(|| "64MB".into());
+            // 128 MB: the backfill's rows, kept until its commit now that it is one
+            // transaction, spill less (peak ~200 MiB on the 1 GB bench corpus,
+            // docs/performance.md).
+            .unwrap_or_else(|| "128MB".into());
         if !valid_memory_limit(&ingest_memory_limit) {
             return Err(bad(
                 "GLASSBOX_INGEST_MEMORY_LIMIT",
