@@ -62,6 +62,7 @@ impl AppState {
             &DbOptions {
                 memory_limit: config.duckdb_memory_limit.clone(),
                 threads: config.duckdb_threads,
+                ..DbOptions::default()
             },
         )?;
         let secret =

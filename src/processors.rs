@@ -33,6 +33,7 @@ pub async fn run(
     );
     let threads = state.config.duckdb_threads.max(1);
     let batch_bytes = (state.config.ingest_batch_mb as i64) << 20;
+    let one_batch_backfill = state.config.ingest_one_batch_backfill;
     let result = state
         .db
         .run(move |c| {
@@ -41,6 +42,7 @@ pub async fn run(
                 &RunOptions {
                     session_dir: &session_dir,
                     batch_bytes,
+                    one_batch_backfill,
                     prices: &prices,
                     retention_days: retention,
                     processors: which,

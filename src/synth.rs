@@ -311,6 +311,7 @@ pub fn demo(
         &crate::ingest::runner::RunOptions {
             session_dir,
             batch_bytes: 256 << 20,
+            one_batch_backfill: true,
             prices,
             retention_days: 0,
             processors: crate::ingest::runner::Processors::ALL,

@@ -18,6 +18,7 @@ fn open(config: &Config, http_way: &str) -> anyhow::Result<Db> {
     let opts = DbOptions {
         memory_limit: config.duckdb_memory_limit.clone(),
         threads: config.duckdb_threads,
+        ..DbOptions::default()
     };
     open_with(config, &opts, http_way)
 }
@@ -237,6 +238,13 @@ pub fn token(config: Config, cmd: TokenCmd) -> anyhow::Result<()> {
     }
 }
 
+/// A `glassbox ingest` commit that brings the WAL to this many MB
+/// checkpoints instead of writing the WAL: the process checkpoints at exit
+/// anyway, so a big commit (a first backfill is one, ~55 MB for 1 GB of
+/// transcripts) is written to the file once, compressed, instead of twice.
+/// Smaller commits still go through the WAL and the checkpoint at exit.
+const INGEST_CHECKPOINT_MB: u64 = 32;
+
 /// `glassbox ingest`: the processors once, with the figures an operator wants.
 pub fn ingest(config: Config, processor: &str, as_json: bool) -> anyhow::Result<()> {
     use crate::ingest::runner::{self, Processors, RunOptions};
@@ -255,6 +263,8 @@ pub fn ingest(config: Config, processor: &str, as_json: bool) -> anyhow::Result<
         &DbOptions {
             memory_limit: config.ingest_memory_limit.clone(),
             threads: 1,
+            checkpoint_threshold: INGEST_CHECKPOINT_MB.to_string() + "MB",
+            skip_wal_bytes: Some(INGEST_CHECKPOINT_MB << 20),
         },
         "POST /api/admin/run-session-processor?processor=usage (and ?processor=failure_scan)",
     )?;
@@ -266,6 +276,7 @@ pub fn ingest(config: Config, processor: &str, as_json: bool) -> anyhow::Result<
         &RunOptions {
             session_dir: &config.session_data_dir,
             batch_bytes: (config.ingest_batch_mb as i64) << 20,
+            one_batch_backfill: config.ingest_one_batch_backfill,
             prices: &prices,
             retention_days: config.usage_events_retention_days,
             processors: which,

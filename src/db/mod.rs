@@ -17,6 +17,13 @@ use duckdb::Connection;
 pub struct DbOptions {
     pub memory_limit: String,
     pub threads: usize,
+    /// WAL size, with what a commit adds to it, at which the commit
+    /// checkpoints (256MB: see `finish_open`).
+    pub checkpoint_threshold: String,
+    /// A commit that checkpoints and adds at least this many bytes skips the
+    /// WAL: the checkpoint writes its rows straight into the file (DuckDB's
+    /// `auto_checkpoint_skip_wal_threshold`; None keeps DuckDB's default).
+    pub skip_wal_bytes: Option<u64>,
 }
 
 impl Default for DbOptions {
@@ -26,6 +33,8 @@ impl Default for DbOptions {
             threads: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
+            checkpoint_threshold: "256MB".into(),
+            skip_wal_bytes: None,
         }
     }
 }
@@ -119,27 +128,37 @@ impl Db {
                 None => anyhow::Error::new(e).context(format!("while opening {}", path.display())),
             }
         })?;
-        Self::finish_open(conn, Some(path.to_path_buf()))
+        Self::finish_open(conn, Some(path.to_path_buf()), opts)
     }
 
     /// An in-memory database with the same start-up sequence (unit tests).
     pub fn open_in_memory() -> anyhow::Result<Db> {
         let config = duckdb::Config::default().max_memory("512MB")?.threads(2)?;
         let conn = Connection::open_in_memory_with_flags(config)?;
-        Self::finish_open(conn, None)
+        Self::finish_open(conn, None, &DbOptions::default())
     }
 
-    fn finish_open(conn: Connection, path: Option<PathBuf>) -> anyhow::Result<Db> {
+    fn finish_open(
+        conn: Connection,
+        path: Option<PathBuf>,
+        opts: &DbOptions,
+    ) -> anyhow::Result<Db> {
         // A plain `SET` reaches one connection only: cloned connections would get the
         // host's zone. GLOBAL options reach every clone.
         // A checkpoint compresses what the WAL holds and ran inside ingest's
         // commits at the default 16 MB, a third of its time; at 256 MB it runs
         // between batches' worth of work or at shutdown (a restart replays at
         // most 256 MB of WAL).
-        conn.execute_batch(
-            "SET GLOBAL TimeZone = 'UTC'; SET GLOBAL checkpoint_threshold = '256MB';",
-        )
+        conn.execute_batch(&format!(
+            "SET GLOBAL TimeZone = 'UTC'; SET GLOBAL checkpoint_threshold = '{}';",
+            opts.checkpoint_threshold.replace('\'', "")
+        ))
         .context("while setting the time zone")?;
+        if let Some(bytes) = opts.skip_wal_bytes {
+            conn.execute_batch(&format!(
+                "SET GLOBAL auto_checkpoint_skip_wal_threshold = {bytes};"
+            ))?;
+        }
         migrate::apply(&conn, None).context("while applying migrations")?;
         conn.execute_batch(
             "SET GLOBAL enable_external_access = false; SET GLOBAL lock_configuration = true;",

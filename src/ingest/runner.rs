@@ -4,7 +4,8 @@
 //! processor's version changed are read. Those are parsed on worker threads
 //! and written by the calling thread as they arrive, in batches of up to
 //! `batch_bytes` of input per transaction (each file's rows are replaced
-//! whole), then the rollups owed are rebuilt. A crash at any point
+//! whole; a first backfill is one batch), and the last batch's transaction
+//! rebuilds the rollups owed before it commits. A crash at any point
 //! loses nothing: a file's rows, its state and the rollup work it owes commit
 //! together, and the next run finishes what is pending.
 
@@ -60,6 +61,9 @@ pub struct RunOptions<'a> {
     pub session_dir: &'a Path,
     /// Input per transaction (group commit); a crash redoes at most this much.
     pub batch_bytes: i64,
+    /// A first backfill (no processor has seen any file) is one transaction
+    /// whatever `batch_bytes` says.
+    pub one_batch_backfill: bool,
     pub prices: &'a Prices,
     pub retention_days: u32,
     pub processors: Processors,
@@ -220,6 +224,21 @@ struct Parsed {
     file: ParsedFile,
     /// `usage_events.id` of each event, when the usage processor runs.
     event_ids: Option<Vec<String>>,
+    /// Its rows were appended and let go (`let_go`): only its counts are left.
+    rows_gone: bool,
+}
+
+impl Parsed {
+    /// Drops the rows once they are in the open transaction: the batch's end
+    /// needs only the counts, and a first backfill is one batch, so keeping
+    /// the rows would hold every event of the corpus in memory at once.
+    fn let_go(&mut self) {
+        self.file.events = Vec::new();
+        self.file.responses = Vec::new();
+        self.file.findings = Vec::new();
+        self.event_ids = None;
+        self.rows_gone = true;
+    }
 }
 
 fn prepare(f: &FoundFile, do_usage: bool, buf: &mut Vec<u8>) -> std::io::Result<Parsed> {
@@ -228,11 +247,16 @@ fn prepare(f: &FoundFile, do_usage: bool, buf: &mut Vec<u8>) -> std::io::Result<
         let session_id = usage::session_id(&f.session_file(), &file);
         usage::event_ids(&session_id, &file)
     });
-    Ok(Parsed { file, event_ids })
+    Ok(Parsed {
+        file,
+        event_ids,
+        rows_gone: false,
+    })
 }
 
 /// A batch is committed at `RunOptions::batch_bytes` of input (default 256 MB,
-/// GLASSBOX_INGEST_BATCH_MB) or this many files, whichever comes first.
+/// GLASSBOX_INGEST_BATCH_MB) or this many files, whichever comes first;
+/// except a first backfill, which is one batch (see `run`).
 const BATCH_FILES: usize = 2000;
 /// Parsed files waiting for the writer, at most. The writer is the slower
 /// side, so a long queue only holds memory; a short one still lets parsers
@@ -247,52 +271,59 @@ struct WriteCtx<'a> {
     scan_state: &'a HashMap<String, FileState>,
 }
 
-/// The keys of files: (session_file, username, user_id).
-type Keys = Vec<(String, String, Option<String>)>;
+/// The key of a file: (session_file, username, user_id).
+type Key = (String, String, Option<String>);
+
+fn key_of(f: &FoundFile, ctx: &WriteCtx<'_>) -> Key {
+    let (username, user_id) = ctx.mapper.map(&f.dir);
+    (f.session_file(), username, user_id)
+}
 
 fn keys_of(
     work: &[(FoundFile, bool, bool)],
     files: &[(usize, Parsed)],
     ctx: &WriteCtx<'_>,
-) -> Keys {
+) -> Vec<Key> {
     files
         .iter()
-        .map(|(i, _)| {
-            let f = &work[*i].0;
-            let (username, user_id) = ctx.mapper.map(&f.dir);
-            (f.session_file(), username, user_id)
-        })
+        .map(|(i, _)| key_of(&work[*i].0, ctx))
         .collect()
+}
+
+fn write_of<'b>(
+    (f, do_usage, do_scan): &'b (FoundFile, bool, bool),
+    parsed: &'b Parsed,
+    (key, username, user_id): &'b Key,
+    ctx: &WriteCtx<'b>,
+) -> FileWrite<'b> {
+    FileWrite {
+        session_file: key,
+        username,
+        user_id: user_id.as_deref(),
+        parsed: &parsed.file,
+        event_ids: parsed.event_ids.as_deref(),
+        prices: ctx.prices,
+        size: f.size,
+        mtime_ns: f.mtime_ns,
+        fallback_ms: f.mtime_ns / 1_000_000,
+        horizon_ms: ctx.horizon_ms,
+        usage_version: do_usage.then_some(USAGE_VERSION),
+        failure_scan_version: do_scan.then_some(FAILURE_SCAN_VERSION),
+        replaces_usage: ctx.usage_state.contains_key(key),
+        replaces_findings: ctx.scan_state.contains_key(key),
+    }
 }
 
 fn writes_of<'b>(
     work: &'b [(FoundFile, bool, bool)],
     files: &'b [(usize, Parsed)],
-    keys: &'b Keys,
+    keys: &'b [Key],
     ctx: &WriteCtx<'b>,
 ) -> Vec<FileWrite<'b>> {
     files
         .iter()
         .zip(keys)
-        .map(|((i, parsed), (key, username, user_id))| {
-            let (f, do_usage, do_scan) = &work[*i];
-            FileWrite {
-                session_file: key,
-                username,
-                user_id: user_id.as_deref(),
-                parsed: &parsed.file,
-                event_ids: parsed.event_ids.as_deref(),
-                prices: ctx.prices,
-                size: f.size,
-                mtime_ns: f.mtime_ns,
-                fallback_ms: f.mtime_ns / 1_000_000,
-                horizon_ms: ctx.horizon_ms,
-                usage_version: do_usage.then_some(USAGE_VERSION),
-                failure_scan_version: do_scan.then_some(FAILURE_SCAN_VERSION),
-                replaces_usage: ctx.usage_state.contains_key(key),
-                replaces_findings: ctx.scan_state.contains_key(key),
-            }
-        })
+        .map(|((i, parsed), key)| write_of(&work[*i], parsed, key, ctx))
         .collect()
 }
 
@@ -318,6 +349,8 @@ struct BatchWriter {
     open: Option<usage::Batch>,
     /// An append failed: the batch is redone file by file at its end.
     failed: bool,
+    /// Models of the appended responses that have no price.
+    unknown_models: BTreeSet<String>,
 }
 
 impl BatchWriter {
@@ -354,6 +387,14 @@ impl BatchWriter {
             let batch = self.open.as_mut().expect("opened above");
             usage::append_files(conn, &writes, &mut self.written[self.appended..], batch)
         })();
+        for (_, parsed) in &mut self.files[self.appended..] {
+            for r in &parsed.file.responses {
+                if ctx.prices.price(&r.model).is_none() {
+                    self.unknown_models.insert(r.model.clone());
+                }
+            }
+            parsed.let_go();
+        }
         self.appended = self.files.len();
         self.unappended_bytes = 0;
         if let Err(e) = result {
@@ -373,16 +414,22 @@ impl BatchWriter {
 
     /// Appends the rest, finishes and commits; or, after a failure, writes
     /// the batch file by file. Counts go to the report once committed.
+    /// With `rebuild` (the run's last batch, with the retention horizon),
+    /// the rollups are rebuilt in the same transaction, so its rows and the
+    /// rollups built from them are written to the database once; what the
+    /// rebuild did is returned (None: no rebuild, or not committed).
     fn finish(
         &mut self,
         conn: &mut Connection,
         work: &[(FoundFile, bool, bool)],
         ctx: &WriteCtx<'_>,
         report: &mut RunReport,
-    ) {
+        rebuild: Option<Option<chrono::NaiveDateTime>>,
+    ) -> Option<usage::Rebuilt> {
         if self.files.is_empty() {
-            return;
+            return None;
         }
+        let mut rebuilt = None;
         self.append(conn, work, ctx);
         let keys = keys_of(work, &self.files, ctx);
         let writes = writes_of(work, &self.files, &keys, ctx);
@@ -395,15 +442,14 @@ impl BatchWriter {
                 report.lines += w.parsed.lines;
                 report.malformed_lines += w.parsed.malformed_lines;
                 report.unknown_type_lines += w.parsed.unknown_type_lines;
-                for r in &w.parsed.responses {
-                    if ctx.prices.price(&r.model).is_none() {
-                        report.unknown_models.insert(r.model.clone());
-                    }
-                }
             };
         if !self.failed {
             let batch = self.open.take().expect("append opened it");
             let done = usage::finish_files(conn, &writes, &self.written, batch).and_then(|()| {
+                if let Some(horizon) = rebuild {
+                    let _t = profile::time(Phase::Rebuild);
+                    rebuilt = Some(usage::rebuild_in(conn, horizon)?);
+                }
                 let _t = profile::time(Phase::Commit);
                 Ok(conn.execute_batch("COMMIT")?)
             });
@@ -412,19 +458,44 @@ impl BatchWriter {
                     for ((w, n), (i, _)) in writes.iter().zip(&self.written).zip(&self.files) {
                         record(w, n, &work[*i].0, report);
                     }
+                    report.unknown_models.append(&mut self.unknown_models);
                 }
                 Err(e) => {
                     tracing::warn!(error = ?e, files = writes.len(), "batch write failed; writing file by file");
                     // A failed COMMIT leaves no transaction; a failed statement does.
                     let _ = conn.execute_batch("ROLLBACK");
                     self.failed = true;
+                    rebuilt = None;
                 }
             }
         }
+        drop(writes);
         if self.failed {
-            for (w, (i, _)) in writes.iter().zip(&self.files) {
-                match usage::write_files(conn, std::slice::from_ref(w)) {
-                    Ok(counts) => record(w, &counts[0], &work[*i].0, report),
+            // Files whose rows were let go are read again.
+            let mut buf = Vec::new();
+            for (i, parsed) in &mut self.files {
+                let (f, do_usage, _) = &work[*i];
+                if parsed.rows_gone {
+                    match prepare(f, *do_usage, &mut buf) {
+                        Ok(p) => *parsed = p,
+                        Err(e) => {
+                            report.files_failed += 1;
+                            report.errors.push(format!("{}: {e}", f.session_file()));
+                            continue;
+                        }
+                    }
+                }
+                let key = key_of(f, ctx);
+                let w = write_of(&work[*i], parsed, &key, ctx);
+                match usage::write_files(conn, std::slice::from_ref(&w)) {
+                    Ok(counts) => {
+                        record(&w, &counts[0], f, report);
+                        for r in &parsed.file.responses {
+                            if ctx.prices.price(&r.model).is_none() {
+                                report.unknown_models.insert(r.model.clone());
+                            }
+                        }
+                    }
                     Err(e) => {
                         report.files_failed += 1;
                         report.errors.push(format!("{}: {e:#}", w.session_file));
@@ -432,8 +503,8 @@ impl BatchWriter {
                 }
             }
         }
-        drop(writes);
         *self = BatchWriter::default();
+        rebuilt
     }
 }
 
@@ -471,6 +542,14 @@ pub fn run(conn: &mut Connection, opts: &RunOptions<'_>) -> anyhow::Result<RunRe
         usage_state: &usage_state,
         scan_state: &scan_state,
     };
+    // A first backfill (no processor has seen a file yet) is one
+    // transaction: a crash loses only this run's own work, which the next
+    // run redoes, and the rows reach the database file once, at its commit,
+    // instead of through the WAL and a checkpoint (docs/performance.md).
+    let one_batch = opts.one_batch_backfill && usage_state.is_empty() && scan_state.is_empty();
+    let horizon_naive = horizon.map(|h| h.naive_utc());
+    // Rollups rebuilt inside the last batch's transaction.
+    let mut rebuilt_early = None;
     if !work.is_empty() {
         let next = AtomicUsize::new(0);
         // Parsed files hold figures, not text (a few KB per MB of transcript),
@@ -521,19 +600,29 @@ pub fn run(conn: &mut Connection, opts: &RunOptions<'_>) -> anyhow::Result<RunRe
                             .push(format!("{}: {e}", work[i].0.session_file()));
                     }
                 }
-                if batch.full(opts.batch_bytes) {
-                    batch.finish(conn, &work, &ctx, &mut report);
+                if !one_batch && batch.full(opts.batch_bytes) {
+                    batch.finish(conn, &work, &ctx, &mut report, None);
                 } else if batch.unappended_bytes >= APPEND_BYTES.min(opts.batch_bytes) {
                     batch.append(conn, &work, &ctx);
                 }
             }
-            batch.finish(conn, &work, &ctx, &mut report);
+            // The last batch rebuilds the rollups in its own transaction.
+            rebuilt_early = batch.finish(conn, &work, &ctx, &mut report, Some(horizon_naive));
             Ok(())
         })?;
     }
-    let rebuilt = {
+    // Whatever is still pending: no file changed, the last batch was
+    // written file by file, or an earlier run crashed before its rebuild.
+    let late = {
         let _t = profile::time(Phase::Rebuild);
-        usage::rebuild(conn, horizon.map(|h| h.naive_utc()))?
+        usage::rebuild(conn, horizon_naive)?
+    };
+    let rebuilt = match rebuilt_early {
+        Some(e) => usage::Rebuilt {
+            users: e.users + late.users,
+            days: e.days + late.days,
+        },
+        None => late,
     };
     report.rebuilt_users = rebuilt.users;
     report.rebuilt_days = rebuilt.days;

@@ -173,7 +173,7 @@ pub fn write_files(conn: &mut Connection, files: &[FileWrite<'_>]) -> anyhow::Re
 
 /// What a batch written in several `append_files` calls owes its end.
 pub struct Batch {
-    /// `extracted_at` and `detected_at` of the whole batch.
+    /// `extracted_at` (events, summaries) and `detected_at` of the whole batch.
     now: Micros,
     /// Days the replaced rows covered.
     days: BTreeSet<String>,
@@ -537,12 +537,19 @@ pub fn append_files(
         app.flush()?;
     }
     drop(t);
-    Ok(())
+    let _t = profile::time(Phase::Summaries);
+    let summaries: Vec<_> = files
+        .iter()
+        .filter_map(|w| w.usage_version.map(|v| (w, v)))
+        .collect();
+    stage_summaries(tx, &summaries, now)
 }
 
 /// Inside the same transaction, after every `append_files` call of the
-/// batch: upserts the summaries and processor state of all its `files`
-/// (with their counts) and records the rollup work they owe.
+/// batch: upserts the summaries staged by those calls and the processor
+/// state of all its `files` (with their counts), and records the rollup
+/// work they owe. Needs no more of the parsed files than their counts, so a
+/// caller may let go of their rows once appended.
 pub fn finish_files(
     tx: &Connection,
     files: &[FileWrite<'_>],
@@ -552,11 +559,9 @@ pub fn finish_files(
     let mut days = batch.days;
     days.extend(batch.event_days.into_iter().map(day_key));
     let mut users: BTreeSet<&str> = BTreeSet::new();
-    let mut summaries = Vec::new();
     let (mut usage_marks, mut scan_marks) = (Vec::new(), Vec::new());
     for (w, n) in files.iter().zip(written) {
         if let Some(version) = w.usage_version {
-            summaries.push((w, version));
             usage_marks.push((w, version, n.events, w.replaces_usage));
             users.insert(w.username);
         }
@@ -566,7 +571,9 @@ pub fn finish_files(
     }
     {
         let _t = profile::time(Phase::Summaries);
-        upsert_summaries(tx, &summaries)?;
+        if !usage_marks.is_empty() {
+            upsert_summaries(tx)?;
+        }
     }
     {
         let _t = profile::time(Phase::State);
@@ -638,11 +645,16 @@ fn mark_many(
     Ok(())
 }
 
-fn upsert_summaries(tx: &Connection, rows: &[(&FileWrite<'_>, i32)]) -> anyhow::Result<()> {
+/// Appends the summaries of `rows` (file, usage processor version) to the
+/// staging table `upsert_summaries` empties.
+fn stage_summaries(
+    tx: &Connection,
+    rows: &[(&FileWrite<'_>, i32)],
+    now: Micros,
+) -> anyhow::Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
-    let now = now_micros();
     {
         // Columns in table order (see migrations/0002_telemetry.sql).
         let mut app = tx.appender("ingest_stage_summary")?;
@@ -695,6 +707,11 @@ fn upsert_summaries(tx: &Connection, rows: &[(&FileWrite<'_>, i32)]) -> anyhow::
         }
         app.flush()?;
     }
+    Ok(())
+}
+
+/// Moves the staged summaries into `usage_session_summary`.
+fn upsert_summaries(tx: &Connection) -> anyhow::Result<()> {
     tx.execute_batch(
         "INSERT INTO usage_session_summary
          SELECT s.* REPLACE (u.first_uploaded_at AS uploaded_at)
@@ -737,6 +754,14 @@ pub struct Rebuilt {
 /// the kept summary down towards 0 (SPEC §3).
 pub fn rebuild(conn: &mut Connection, horizon: Option<NaiveDateTime>) -> anyhow::Result<Rebuilt> {
     let tx = conn.transaction()?;
+    let rebuilt = rebuild_in(&tx, horizon)?;
+    tx.commit()?;
+    Ok(rebuilt)
+}
+
+/// `rebuild` inside the caller's open transaction (ingest's last batch, so
+/// its rows and the rollups built from them commit, and reach the file, once).
+pub fn rebuild_in(tx: &Connection, horizon: Option<NaiveDateTime>) -> anyhow::Result<Rebuilt> {
     let users: i64 = tx.query_row(
         "SELECT count(DISTINCT key) FROM ingest_pending WHERE kind = 'user'",
         [],
@@ -810,11 +835,10 @@ pub fn rebuild(conn: &mut Connection, horizon: Option<NaiveDateTime>) -> anyhow:
     )?;
     // The Telemetry page's rollups mirror every day's events, the days
     // before the horizon included (their events are still there).
-    recount(&tx, Days::Pending)?;
+    recount(tx, Days::Pending)?;
     tx.execute_batch(
         "DELETE FROM ingest_pending; DELETE FROM pending_users; DELETE FROM pending_days;",
     )?;
-    tx.commit()?;
     Ok(Rebuilt {
         users: users as u64,
         days: days as u64,

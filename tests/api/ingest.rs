@@ -44,6 +44,8 @@ fn ingest_in_batches(
         &RunOptions {
             session_dir: sessions,
             batch_bytes,
+            // Below the default, batches are what the test is about.
+            one_batch_backfill: batch_bytes >= 256 << 20,
             prices: &Prices::default(),
             retention_days: 0,
             processors,
@@ -315,6 +317,7 @@ fn run_with_retention(db: &Db, sessions: &Path, retention_days: u32) {
         &RunOptions {
             session_dir: sessions,
             batch_bytes: 256 << 20,
+            one_batch_backfill: true,
             prices: &Prices::default(),
             retention_days,
             processors: Processors::ALL,

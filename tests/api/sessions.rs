@@ -42,6 +42,7 @@ pub(crate) async fn ingest(app: &TestApp) {
             &RunOptions {
                 session_dir: &dir,
                 batch_bytes: 256 << 20,
+                one_batch_backfill: true,
                 prices: &Prices::default(),
                 retention_days: 0,
                 processors: Processors::ALL,
