@@ -111,6 +111,52 @@ pub fn ensure_not_held(path: &Path) -> anyhow::Result<()> {
     }
 }
 
+/// `<file>.wal`, where DuckDB keeps a database's write-ahead log.
+fn wal_of(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".wal");
+    PathBuf::from(name)
+}
+
+/// Makes a new database's schema in `<file>.init` and renames it into place
+/// once checkpointed. DuckDB 1.5.6 cannot replay a WAL holding the
+/// migrations' DDL, so a first start killed between their commits and the
+/// checkpoint (a ~0.1 s window) used to leave a database that never opened
+/// again; now it leaves only an `.init` file, replaced on the next start.
+fn create_schema_aside(path: &Path, opts: &DbOptions) -> anyhow::Result<()> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".init");
+    let init = PathBuf::from(name);
+    for stale in [&init, &wal_of(&init)] {
+        match std::fs::remove_file(stale) {
+            Ok(()) => {
+                tracing::warn!(file = %stale.display(), "removed a half-made schema from an interrupted first start")
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("while removing {}", stale.display())),
+        }
+    }
+    let config = duckdb::Config::default()
+        .max_memory(&opts.memory_limit)?
+        .threads(opts.threads as i64)?;
+    let conn = Connection::open_with_flags(&init, config)
+        .with_context(|| format!("while creating {}", init.display()))?;
+    conn.execute_batch("SET GLOBAL TimeZone = 'UTC';")?;
+    migrate::apply(&conn, None).context("while applying migrations")?;
+    conn.close()
+        .map_err(|(_, e)| e)
+        .with_context(|| format!("while closing {}", init.display()))?;
+    if wal_of(&init).exists() {
+        anyhow::bail!(
+            "{} kept a write-ahead log after its checkpoint; not moved into place",
+            init.display()
+        );
+    }
+    std::fs::rename(&init, path)
+        .with_context(|| format!("while moving {} to {}", init.display(), path.display()))?;
+    Ok(())
+}
+
 impl Db {
     /// Opens (creating if needed) the database file, applies pending migrations,
     /// then turns off external access and locks the configuration.
@@ -118,6 +164,9 @@ impl Db {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("while creating {}", parent.display()))?;
+        }
+        if !path.exists() && !wal_of(path).exists() {
+            create_schema_aside(path, opts)?;
         }
         let config = duckdb::Config::default()
             .max_memory(&opts.memory_limit)?
@@ -206,6 +255,28 @@ impl Db {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A first start killed while making the schema leaves only the
+    /// `.init` files, which the next start replaces.
+    #[test]
+    fn a_half_made_schema_of_an_interrupted_first_start_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("glassbox.duckdb");
+        let init = dir.path().join("glassbox.duckdb.init");
+        let init_wal = dir.path().join("glassbox.duckdb.init.wal");
+        std::fs::write(&init, b"not a database").unwrap();
+        std::fs::write(&init_wal, b"not a log").unwrap();
+        let db = Db::open(&path, &DbOptions::default()).unwrap();
+        let v: i32 = db
+            .connect()
+            .unwrap()
+            .query_row("SELECT max(version) FROM schema_migrations", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(v, migrate::latest_version());
+        assert!(!init.exists() && !init_wal.exists());
+    }
 
     #[test]
     fn cloned_connections_cannot_read_files() {
