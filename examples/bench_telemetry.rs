@@ -161,6 +161,8 @@ async fn exports(
     println!("export (6 days, every row of the window); idle RSS {idle:.0} MB");
     let formats = std::env::var("BENCH_FORMATS").unwrap_or_else(|_| "csv,ndjson,parquet".into());
     for format in formats.split(',') {
+        // Each format's own peak: "5" resets VmHWM to the current RSS (Linux).
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
         let t = Instant::now();
         let mut resp = http
             .get(format!(
