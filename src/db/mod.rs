@@ -111,6 +111,13 @@ pub fn ensure_not_held(path: &Path) -> anyhow::Result<()> {
     }
 }
 
+/// How a database file is opened: the memory limit and threads of `opts`.
+fn file_config(opts: &DbOptions) -> anyhow::Result<duckdb::Config> {
+    Ok(duckdb::Config::default()
+        .max_memory(&opts.memory_limit)?
+        .threads(opts.threads as i64)?)
+}
+
 /// `<file>.wal`, where DuckDB keeps a database's write-ahead log.
 fn wal_of(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
@@ -136,10 +143,7 @@ fn create_schema_aside(path: &Path, opts: &DbOptions) -> anyhow::Result<()> {
             Err(e) => return Err(e).with_context(|| format!("while removing {}", stale.display())),
         }
     }
-    let config = duckdb::Config::default()
-        .max_memory(&opts.memory_limit)?
-        .threads(opts.threads as i64)?;
-    let conn = Connection::open_with_flags(&init, config)
+    let conn = Connection::open_with_flags(&init, file_config(opts)?)
         .with_context(|| format!("while creating {}", init.display()))?;
     conn.execute_batch("SET GLOBAL TimeZone = 'UTC';")?;
     migrate::apply(&conn, None).context("while applying migrations")?;
@@ -168,10 +172,7 @@ impl Db {
         if !path.exists() && !wal_of(path).exists() {
             create_schema_aside(path, opts)?;
         }
-        let config = duckdb::Config::default()
-            .max_memory(&opts.memory_limit)?
-            .threads(opts.threads as i64)?;
-        let conn = Connection::open_with_flags(path, config).map_err(|e| {
+        let conn = Connection::open_with_flags(path, file_config(opts)?).map_err(|e| {
             match DbLocked::from_duckdb(path, &e.to_string()) {
                 Some(locked) => anyhow::Error::new(locked),
                 None => anyhow::Error::new(e).context(format!("while opening {}", path.display())),

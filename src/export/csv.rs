@@ -224,12 +224,7 @@ mod tests {
     fn written(batch: &RecordBatch) -> Vec<u8> {
         let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
         let mut out = ChunkSender::new(tx);
-        let names: Vec<String> = batch
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect();
+        let names = super::super::writer::names(&batch.schema());
         super::header(out.buf(), &names);
         let opts = format_options();
         let cols = columns(batch.columns(), &opts).unwrap();

@@ -107,12 +107,7 @@ mod tests {
     fn lines(batch: &RecordBatch) -> String {
         let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
         let mut out = ChunkSender::new(tx);
-        let names: Vec<String> = batch
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect();
+        let names = super::super::writer::names(&batch.schema());
         let opts = format_options();
         let cols = columns(batch.columns(), &opts).unwrap();
         super::rows(

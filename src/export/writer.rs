@@ -78,7 +78,7 @@ impl Writer {
     }
 }
 
-fn names(schema: &Schema) -> Vec<String> {
+pub(super) fn names(schema: &Schema) -> Vec<String> {
     schema.fields().iter().map(|f| f.name().clone()).collect()
 }
 
