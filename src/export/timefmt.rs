@@ -1,14 +1,23 @@
 //! A microsecond timestamp as ISO 8601 UTC, `2026-11-02T10:11:12.123456Z`
 //! (always six fraction digits, like `isotime::format`), written by hand:
 //! chrono's formatter per cell was a large share of an export's time. An
-//! export's rows come oldest first, so consecutive cells often share their
-//! second, whose text is kept.
+//! export's rows come oldest first, so consecutive cells of a column often
+//! share their second, whose text is kept — for the last two seconds seen,
+//! so that a row's two time columns (`occurred_at`, `extracted_at`) do not
+//! evict each other's.
 
-/// Formats timestamps into a buffer, remembering the last second's text.
+/// Formats timestamps into a buffer, remembering the last two seconds' text.
 pub(crate) struct IsoMicros {
+    seconds: [Second; 2],
+    /// The entry used last (the other one is replaced on a miss).
+    last: usize,
+}
+
+#[derive(Clone, Copy)]
+struct Second {
     secs: i64,
-    /// `YYYY-MM-DDTHH:MM:SS.` of `secs`.
-    head: [u8; 20],
+    /// `YYYY-MM-DDTHH:MM:SS.` of `secs`, then room for the fraction and `Z`.
+    text: [u8; 27],
 }
 
 const MICROS_PER_SEC: i64 = 1_000_000;
@@ -16,9 +25,13 @@ const SECS_PER_DAY: i64 = 86_400;
 
 impl IsoMicros {
     pub(crate) fn new() -> IsoMicros {
-        IsoMicros {
+        let none = Second {
             secs: i64::MIN,
-            head: [0; 20],
+            text: [0; 27],
+        };
+        IsoMicros {
+            seconds: [none; 2],
+            last: 0,
         }
     }
 
@@ -27,26 +40,36 @@ impl IsoMicros {
     #[inline]
     pub(crate) fn write(&mut self, micros: i64, out: &mut Vec<u8>) {
         let secs = micros.div_euclid(MICROS_PER_SEC);
-        if secs != self.secs && !self.set_second(secs) {
-            return outside_four_digit_years(micros, out);
-        }
+        let i = if self.seconds[self.last].secs == secs {
+            self.last
+        } else if self.seconds[1 - self.last].secs == secs {
+            1 - self.last
+        } else {
+            let i = 1 - self.last;
+            if !self.seconds[i].set(secs) {
+                return outside_four_digit_years(micros, out);
+            }
+            i
+        };
+        self.last = i;
         let frac = micros.rem_euclid(MICROS_PER_SEC) as u32;
-        let mut tail = [0u8; 7];
-        two(&mut tail[0..2], frac / 10_000);
-        two(&mut tail[2..4], frac / 100 % 100);
-        two(&mut tail[4..6], frac % 100);
-        tail[6] = b'Z';
-        out.extend_from_slice(&self.head);
-        out.extend_from_slice(&tail);
+        let mut text = self.seconds[i].text;
+        two(&mut text[20..22], frac / 10_000);
+        two(&mut text[22..24], frac / 100 % 100);
+        two(&mut text[24..26], frac % 100);
+        text[26] = b'Z';
+        out.extend_from_slice(&text);
     }
+}
 
+impl Second {
     /// Renders the head of `secs`; false outside the years 0 to 9999.
-    fn set_second(&mut self, secs: i64) -> bool {
+    fn set(&mut self, secs: i64) -> bool {
         let Some(date) = date_of(secs.div_euclid(SECS_PER_DAY)) else {
             return false;
         };
         let sod = secs.rem_euclid(SECS_PER_DAY) as u32;
-        let h = &mut self.head;
+        let h = &mut self.text;
         h[..10].copy_from_slice(&date);
         h[10] = b'T';
         two(&mut h[11..13], sod / 3600);
@@ -157,6 +180,15 @@ mod tests {
                 assert_eq!(text(&mut f, m), chrono_text(m));
             }
             d = d.succ_opt().unwrap();
+        }
+    }
+
+    #[test]
+    fn two_columns_alternating_seconds_keep_their_own_text() {
+        let mut f = IsoMicros::new();
+        let (a, b, c) = (1_793_614_272_123_456, 1_793_700_000_000_001, 1_000_000);
+        for m in [a, b, a + 1, b + 1, c, a, b, c, c + 7] {
+            assert_eq!(text(&mut f, m), chrono_text(m));
         }
     }
 
