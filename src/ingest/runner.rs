@@ -254,6 +254,15 @@ fn prepare(f: &FoundFile, do_usage: bool, buf: &mut Vec<u8>) -> std::io::Result<
     })
 }
 
+/// Adds the models of `file`'s responses that have no price to `into`.
+fn note_unknown_models(file: &ParsedFile, prices: &Prices, into: &mut BTreeSet<String>) {
+    for r in &file.responses {
+        if prices.price(&r.model).is_none() {
+            into.insert(r.model.clone());
+        }
+    }
+}
+
 /// A batch is committed at `RunOptions::batch_bytes` of input (default 256 MB,
 /// GLASSBOX_INGEST_BATCH_MB) or this many files, whichever comes first;
 /// except a first backfill, which is one batch (see `run`).
@@ -388,11 +397,7 @@ impl BatchWriter {
             usage::append_files(conn, &writes, &mut self.written[self.appended..], batch)
         })();
         for (_, parsed) in &mut self.files[self.appended..] {
-            for r in &parsed.file.responses {
-                if ctx.prices.price(&r.model).is_none() {
-                    self.unknown_models.insert(r.model.clone());
-                }
-            }
+            note_unknown_models(&parsed.file, ctx.prices, &mut self.unknown_models);
             parsed.let_go();
         }
         self.appended = self.files.len();
@@ -490,11 +495,7 @@ impl BatchWriter {
                 match usage::write_files(conn, std::slice::from_ref(&w)) {
                     Ok(counts) => {
                         record(&w, &counts[0], f, report);
-                        for r in &parsed.file.responses {
-                            if ctx.prices.price(&r.model).is_none() {
-                                report.unknown_models.insert(r.model.clone());
-                            }
-                        }
+                        note_unknown_models(&parsed.file, ctx.prices, &mut report.unknown_models);
                     }
                     Err(e) => {
                         report.files_failed += 1;
