@@ -1,6 +1,7 @@
 //! Streamed exports (SPEC §5, §11): one helper serves every export. A
 //! repository function streams Arrow batches from DuckDB on a blocking
-//! thread into a [`writer`] for the format, whose bytes reach the response
+//! thread into a [`writer`] for the format, which renders them on a second
+//! thread ([`handoff`]), and whose bytes reach the response
 //! body through a bounded channel ([`chunks`]): memory stays bounded at any
 //! size, rows are never capped, and a client that goes away stops the
 //! query. The audit row, with the row count, is written once the stream has
@@ -12,6 +13,7 @@ mod cells;
 mod chunks;
 mod csv;
 pub(crate) mod formula;
+mod handoff;
 mod ndjson;
 mod timefmt;
 mod writer;
@@ -119,13 +121,9 @@ where
                 return;
             }
         };
-        let mut counter = Counting {
-            inner: writer::Writer::new(format, ChunkSender::new(tx.clone())),
-            rows: 0,
-        };
-        let outcome = produce(&conn, &mut counter);
-        let rows = counter.rows;
-        let outcome = outcome.and_then(|n| counter.inner.finish().map(|_| n));
+        let writer = writer::Writer::new(format, ChunkSender::new(tx.clone()));
+        let (outcome, rows) = handoff::produce_and_write(writer, |sink| produce(&conn, sink));
+        let outcome = outcome.and_then(|(n, writer)| writer.finish().map(|_| n));
         params.insert("format".into(), json!(format.name()));
         let mut event = event;
         event.duration_ms = Some(started.elapsed().as_millis() as i64);
@@ -166,25 +164,6 @@ where
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     resp
-}
-
-/// Counts the rows that reached the writer, for the audit row of an export
-/// that ended early.
-struct Counting {
-    inner: writer::Writer,
-    rows: u64,
-}
-
-impl BatchSink for Counting {
-    fn schema(&mut self, schema: duckdb::arrow::datatypes::SchemaRef) -> anyhow::Result<()> {
-        self.inner.schema(schema)
-    }
-
-    fn batch(&mut self, batch: &duckdb::arrow::record_batch::RecordBatch) -> anyhow::Result<bool> {
-        let more = self.inner.batch(batch)?;
-        self.rows += batch.num_rows() as u64;
-        Ok(more)
-    }
 }
 
 /// True when the error is the client closing the connection (not a failure).
