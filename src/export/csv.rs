@@ -8,16 +8,18 @@ use std::io::Write;
 
 use duckdb::arrow::record_batch::RecordBatch;
 
+use super::append::append;
 use super::cells::{Cells, Column};
 use super::chunks::ChunkSender;
 use super::timefmt::IsoMicros;
 use super::{bytescan, formula};
 
 /// Appends one field: `prefix` then `field`, quoted if needed.
+#[inline]
 fn field(out: &mut Vec<u8>, prefix: &[u8], field: &[u8]) {
     if !bytescan::csv_special(field) {
-        out.extend_from_slice(prefix);
-        out.extend_from_slice(field);
+        append(out, prefix);
+        append(out, field);
         return;
     }
     out.push(b'"');
@@ -90,9 +92,9 @@ fn cell(buf: &mut Vec<u8>, cells: &Cells, row: usize, times: &mut IsoMicros) -> 
         Cells::Utf8(a) => text(buf, a.value(row)),
         Cells::LargeUtf8(a) => text(buf, a.value(row)),
         Cells::Utf8View(a) => text(buf, a.value(row)),
-        Cells::Int(a) => buf.extend_from_slice(itoa::Buffer::new().format(a.value(row)).as_bytes()),
+        Cells::Int(a) => append(buf, itoa::Buffer::new().format(a.value(row)).as_bytes()),
         Cells::Float(a) => write!(buf, "{}", a.value(row))?,
-        Cells::Bool(a) => buf.extend_from_slice(if a.value(row) { b"true" } else { b"false" }),
+        Cells::Bool(a) => append(buf, if a.value(row) { b"true" } else { b"false" }),
         Cells::Micros(a) => times.write(a.value(row), buf),
         Cells::Other(f) => {
             let s = f.value(row).to_string();

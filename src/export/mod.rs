@@ -8,6 +8,7 @@
 //! ended (before the body closes, so it is there when the client has the
 //! whole file).
 
+mod append;
 mod bytescan;
 mod cells;
 mod chunks;

@@ -7,17 +7,21 @@ use std::io::Write;
 
 use duckdb::arrow::record_batch::RecordBatch;
 
+use super::append::append;
 use super::bytescan;
 use super::cells::{Cells, Column};
 use super::chunks::ChunkSender;
 use super::timefmt::IsoMicros;
 
-/// Each column's `"name":`, rendered once.
+/// Each column's `"name":`, rendered once with what comes before it: `{`
+/// for the first, `,` for the others.
 pub(crate) fn keys(names: &[String]) -> Vec<Vec<u8>> {
     names
         .iter()
-        .map(|n| {
-            let mut k = serde_json::to_vec(n).unwrap_or_default();
+        .enumerate()
+        .map(|(i, n)| {
+            let mut k = vec![if i == 0 { b'{' } else { b',' }];
+            k.extend(serde_json::to_vec(n).unwrap_or_default());
             k.push(b':');
             k
         })
@@ -32,36 +36,36 @@ pub(crate) fn rows(
     keys: &[Vec<u8>],
     times: &mut IsoMicros,
 ) -> anyhow::Result<()> {
+    if keys.is_empty() {
+        // No column: an empty object a row.
+        for _ in 0..batch.num_rows() {
+            append(out.buf(), b"{}\n");
+            out.row_done()?;
+        }
+        return Ok(());
+    }
     for row in 0..batch.num_rows() {
         let buf = out.buf();
-        buf.push(b'{');
-        for (i, (col, key)) in cols.iter().zip(keys).enumerate() {
-            if i > 0 {
-                buf.push(b',');
-            }
-            buf.extend_from_slice(key);
+        for (col, key) in cols.iter().zip(keys) {
+            append(buf, key);
             if col.is_null(row) {
-                buf.extend_from_slice(b"null");
+                append(buf, b"null");
                 continue;
             }
             match &col.cells {
                 Cells::Utf8(a) => string(buf, a.value(row))?,
                 Cells::LargeUtf8(a) => string(buf, a.value(row))?,
                 Cells::Utf8View(a) => string(buf, a.value(row))?,
-                Cells::Int(a) => {
-                    buf.extend_from_slice(itoa::Buffer::new().format(a.value(row)).as_bytes())
-                }
+                Cells::Int(a) => append(buf, itoa::Buffer::new().format(a.value(row)).as_bytes()),
                 Cells::Float(a) => {
                     let v = a.value(row);
                     if v.is_finite() {
                         write!(buf, "{v}")?
                     } else {
-                        buf.extend_from_slice(b"null")
+                        append(buf, b"null")
                     }
                 }
-                Cells::Bool(a) => {
-                    buf.extend_from_slice(if a.value(row) { b"true" } else { b"false" })
-                }
+                Cells::Bool(a) => append(buf, if a.value(row) { b"true" } else { b"false" }),
                 Cells::Micros(a) => {
                     buf.push(b'"');
                     times.write(a.value(row), buf);
@@ -70,19 +74,19 @@ pub(crate) fn rows(
                 Cells::Other(f) => string(buf, &f.value(row).to_string())?,
             }
         }
-        buf.extend_from_slice(b"}\n");
+        append(buf, b"}\n");
         out.row_done()?;
     }
     Ok(())
 }
 
-#[inline]
 /// A JSON string: copied between quotes when nothing needs escaping (the
 /// usual case), else escaped by serde_json.
+#[inline(always)]
 fn string(buf: &mut Vec<u8>, s: &str) -> anyhow::Result<()> {
     if !bytescan::json_special(s.as_bytes()) {
         buf.push(b'"');
-        buf.extend_from_slice(s.as_bytes());
+        append(buf, s.as_bytes());
         buf.push(b'"');
     } else {
         serde_json::to_writer(&mut *buf, s)?;

@@ -58,7 +58,7 @@ impl IsoMicros {
         two(&mut text[22..24], frac / 100 % 100);
         two(&mut text[24..26], frac % 100);
         text[26] = b'Z';
-        out.extend_from_slice(&text);
+        super::append::append(out, &text);
     }
 }
 

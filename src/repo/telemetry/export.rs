@@ -159,10 +159,8 @@ fn export_in_slices(
             while let Some(batch) = sql::next_batch(stmt)? {
                 batches.push(batch);
             }
-            for batch in in_order(batches)? {
-                if !handed(&batch)? {
-                    return Ok(count);
-                }
+            if !in_order(batches, &mut handed)? {
+                return Ok(count);
             }
         }
     }
@@ -179,12 +177,17 @@ fn export_in_slices(
     Ok(count)
 }
 
-/// A slice's batches ordered by `(occurred_at, id)`: as they are when they
-/// already are (checked), else reordered (a stable sort, in batches of
-/// [`REORDERED_BATCH`] rows).
-fn in_order(batches: Vec<RecordBatch>) -> anyhow::Result<Vec<RecordBatch>> {
+/// Hands a slice's batches on ordered by `(occurred_at, id)`: as they are
+/// when they already are (checked), else reordered (a stable sort), each
+/// piece of [`REORDERED_BATCH`] rows handed on as soon as it is built, so a
+/// reordered slice is not held twice. Returns false when `hand` asked to
+/// stop.
+fn in_order(
+    batches: Vec<RecordBatch>,
+    hand: &mut dyn FnMut(&RecordBatch) -> anyhow::Result<bool>,
+) -> anyhow::Result<bool> {
     let Some(first) = batches.first() else {
-        return Ok(batches);
+        return Ok(true);
     };
     let schema = first.schema();
     let (t_col, id_col) = (schema.index_of("occurred_at")?, schema.index_of("id")?);
@@ -212,16 +215,23 @@ fn in_order(batches: Vec<RecordBatch>) -> anyhow::Result<Vec<RecordBatch>> {
         }
     }
     if ordered {
-        return Ok(batches);
+        drop(keys);
+        for batch in &batches {
+            if !hand(batch)? {
+                return Ok(false);
+            }
+        }
+        return Ok(true);
     }
     keys.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
     let refs: Vec<&RecordBatch> = batches.iter().collect();
-    keys.chunks(REORDERED_BATCH)
-        .map(|part| {
-            let idx: Vec<(usize, usize)> = part.iter().map(|k| (k.2, k.3)).collect();
-            Ok(interleave_record_batch(&refs, &idx)?)
-        })
-        .collect()
+    for part in keys.chunks(REORDERED_BATCH) {
+        let idx: Vec<(usize, usize)> = part.iter().map(|k| (k.2, k.3)).collect();
+        if !hand(&interleave_record_batch(&refs, &idx)?)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Counts what [`export`] returns.
@@ -311,21 +321,30 @@ mod tests {
 
     #[test]
     fn a_slice_in_order_is_handed_on_as_is_and_any_other_is_sorted() {
+        let through = |batches: Vec<RecordBatch>| {
+            let mut got = Vec::new();
+            assert!(in_order(batches, &mut |b| {
+                got.push(b.clone());
+                Ok(true)
+            })
+            .unwrap());
+            got
+        };
         let ordered = vec![batch(&[(1, "a"), (1, "b")]), batch(&[(2, "a")])];
-        let same = in_order(ordered.clone()).unwrap();
+        let same = through(ordered.clone());
         assert_eq!(same, ordered);
 
         let mixed = vec![
             batch(&[(5, "b"), (1, "z"), (5, "a")]),
             batch(&[(-3, "q"), (1, "y"), (5, "a")]),
         ];
-        let got = in_order(mixed).unwrap();
+        let got = through(mixed);
         assert_eq!(
             keys(&got),
             [(-3, "q"), (1, "y"), (1, "z"), (5, "a"), (5, "a"), (5, "b")]
                 .map(|(t, s)| (t, s.to_string()))
         );
-        assert!(in_order(Vec::new()).unwrap().is_empty());
+        assert!(through(Vec::new()).is_empty());
     }
 
     /// Keeps the ids and occurred_at of what it is handed, and how often
